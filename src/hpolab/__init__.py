@@ -1,0 +1,25 @@
+"""hpolab: hyperparameter optimization of Keras models with Optuna and MLflow.
+
+Quick start::
+
+    import hpolab
+    result = hpolab.run_study("configs/leak_mlp.yaml", n_trials=10)
+    final = hpolab.load_final_model(result.study, "mlp")
+    final.predict(X_raw)
+"""
+
+__version__ = "0.1.0"
+
+from hpolab.api import FinalModel, load_final_model, run_study  # noqa: E402
+from hpolab.config import StudyConfig, load_config  # noqa: E402
+from hpolab.errors import HpolabError  # noqa: E402
+
+__all__ = [
+    "FinalModel",
+    "HpolabError",
+    "StudyConfig",
+    "__version__",
+    "load_config",
+    "load_final_model",
+    "run_study",
+]

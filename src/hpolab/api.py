@@ -1,0 +1,146 @@
+"""Python API: ``run_study`` and ``load_final_model``."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpolab.config import StudyConfig, load_config
+from hpolab.errors import StudyNotFoundError
+from hpolab.layout import Layout, check_name
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+
+    from hpolab.search.run import StudyResult
+
+
+def run_study(
+    config: str | os.PathLike[str] | Mapping[str, Any] | StudyConfig | None = None,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    reset: bool = False,
+    quiet: bool = False,
+    track: bool = True,
+    **overrides: Any,
+) -> StudyResult:
+    """Run (or resume) a study and return its best configurations and final models.
+
+    Args:
+        config: a YAML path, a mapping, a :class:`~hpolab.config.StudyConfig`, or ``None``
+            for the built-in default study.
+        root: directory holding ``hpo_studies/``, ``hpo_results/``, ``models/`` and
+            ``mlruns/`` (default: ``$HPOLAB_ROOT`` or the current directory).
+        reset: delete the stored study, its results, models and MLflow runs first.
+        quiet: no progress output.
+        track: mirror trials in MLflow (default ``True``).
+        overrides: ``study_name``, ``n_trials``, ``timeout``, ``sampler``, ``pruner``,
+            ``seed``, ``metric``, ``storage``, ``data``, ``target``, ``task``, ``epochs``, or
+            a dotted path such as ``**{"training.batch_size": 64}``.
+
+    Example:
+        >>> result = hpolab.run_study("configs/leak_mlp.yaml", n_trials=10)  # doctest: +SKIP
+        >>> result.best_params["mlp"]  # doctest: +SKIP
+    """
+    from hpolab.progress import QuietReporter, RichReporter
+    from hpolab.search.run import run_study as _run
+
+    cfg = load_config(config, **overrides)
+    reporter = QuietReporter() if quiet else RichReporter()
+    return _run(cfg, Layout.from_root(root), reporter=reporter, reset=reset, track=track)
+
+
+@dataclass
+class FinalModel:
+    """A retrained final model with the metadata needed to use it."""
+
+    model: keras.Model
+    metadata: dict[str, Any]
+    path: Path
+
+    @property
+    def task(self) -> str:
+        return str(self.metadata["preprocessing"]["task"])
+
+    @property
+    def classes(self) -> list[Any] | None:
+        return self.metadata["preprocessing"].get("classes")
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Scale raw features with the training split's statistics."""
+        from hpolab.data.dataset import Scaler
+
+        return Scaler.from_dict(self.metadata["preprocessing"]["feature_scaler"]).transform(X)
+
+    def predict_raw(self, X: np.ndarray) -> np.ndarray:
+        """Model outputs for raw (unscaled) features: probabilities or scaled values."""
+        import numpy as np
+
+        return np.asarray(self.model.predict(self.transform(X), verbose=0, batch_size=1024))
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities for raw features (classification only)."""
+        if self.task != "classification":
+            raise TypeError("predict_proba is only available for classification models")
+        return self.predict_raw(X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Labels (original encoding) or regression values in the target's units."""
+        import numpy as np
+
+        from hpolab.data.dataset import Scaler
+
+        raw = self.predict_raw(X)
+        if self.task == "classification":
+            return np.asarray(self.classes, dtype=object)[raw.argmax(axis=1)]
+        target = self.metadata["preprocessing"].get("target_scaler")
+        values = raw.reshape(-1, 1)
+        return (
+            Scaler.from_dict(target).inverse(values).reshape(-1) if target else values.reshape(-1)
+        )
+
+
+def load_final_model(
+    study: str, model_type: str | None = None, root: str | os.PathLike[str] | None = None
+) -> FinalModel:
+    """Load the final model of ``study`` (and ``model_type``) saved under ``root``.
+
+    The model is loaded with ``safe_mode=True`` and checked against the checksum in its
+    sidecar JSON, so a model and metadata from different runs are never paired.
+    """
+    from hpolab.search.retrain import file_sha256
+
+    layout = Layout.from_root(root)
+    check_name(study, "study")
+    folder = layout.final_model_dir(study)
+    available = sorted(
+        p.stem.removeprefix("final_model_") for p in folder.glob("final_model_*.json")
+    )
+    if not available:
+        raise StudyNotFoundError(f"study {study!r}: no final model under {folder}")
+    if model_type is None:
+        if len(available) > 1:
+            raise StudyNotFoundError(
+                f"study {study!r} has final models for {', '.join(available)}; pass model_type"
+            )
+        model_type = available[0]
+    if model_type not in available:
+        raise StudyNotFoundError(
+            f"study {study!r} has no final model for {model_type!r}; "
+            f"available: {', '.join(available)}"
+        )
+    sidecar = json.loads(layout.final_sidecar_path(study, model_type).read_text(encoding="utf-8"))
+    path = layout.final_model_path(study, model_type)
+    if sidecar.get("model_sha256") != file_sha256(path):
+        raise StudyNotFoundError(
+            f"{path} does not match its sidecar JSON (checksum differs); retrain the study"
+        )
+    import keras
+
+    model = keras.models.load_model(path, safe_mode=True)
+    return FinalModel(model=model, metadata=sidecar, path=path)

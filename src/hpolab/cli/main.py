@@ -1,0 +1,40 @@
+"""The ``hpolab`` command: subcommands over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from hpolab import __version__
+from hpolab.cli import run as run_cmd
+from hpolab.cli.common import Parser, guarded, parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="hpolab", description="Hyperparameter optimization of Keras models.")
+    parser.add_argument("--version", action="version", version=f"hpolab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    run_parser = sub.add_parser(
+        "run",
+        help="launch or resume a study (same as run_hpo.py)",
+        description=run_cmd.DESCRIPTION,
+        epilog=run_cmd.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run_cmd.add_arguments(run_parser)
+    run_parser.set_defaults(handler=run_cmd.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parse(parser, argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return guarded(lambda: args.handler(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""``run_hpo.py`` / ``hpolab run``: launch or resume a study."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from hpolab.cli.common import Parser, add_root_option, guarded, parse, quiet_libraries
+
+DESCRIPTION = """\
+Launch or resume a hyperparameter study.
+
+With no arguments, runs the built-in default study (synthetic leak / no-leak sensor
+windows, mlp and cnn1d, a few minutes on 2 CPU cores). Running the same command again
+resumes the study up to --n-trials per model type; trials left running by a killed
+process are marked failed and their parameters re-queued.
+"""
+
+EPILOG = """\
+examples:
+  run_hpo.py
+  run_hpo.py --config configs/leak_mlp.yaml --study-name leak_v1 --n-trials 30 --sampler tpe
+  run_hpo.py --config configs/leak_mlp.yaml --study-name leak_v1 --n-trials 50   # resume
+  run_hpo.py --data my.csv --target label --study-name mine --sampler random
+  run_hpo.py --config configs/grid_mlp.yaml --storage postgresql://postgres@127.0.0.1:5432/test
+
+outputs (under --root): hpo_studies/<study>.db, hpo_results/<study>/,
+models/hpo_derived/<study>/final_model_<model_type>.keras (+ .json), mlruns/
+"""
+
+
+def build_parser(prog: str = "run_hpo.py") -> argparse.ArgumentParser:
+    parser = Parser(
+        prog=prog,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="YAML", help="study config (default: built-in study)")
+    group = parser.add_argument_group("overrides of config values")
+    group.add_argument("--study-name", metavar="NAME", help="study.name")
+    group.add_argument("--n-trials", type=int, metavar="N", help="study.n_trials (per model type)")
+    group.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="study.timeout per model type"
+    )
+    group.add_argument("--sampler", metavar="NAME", help="grid, random, tpe (default), gp or cmaes")
+    group.add_argument("--pruner", metavar="NAME", help="none, median (default) or hyperband")
+    group.add_argument("--seed", type=int, help="study.seed")
+    group.add_argument(
+        "--metric", help="study.metric, e.g. val_loss, val_accuracy, val_f1_macro, val_rmse"
+    )
+    group.add_argument(
+        "--data", metavar="SOURCE", help="data.source: a .csv/.npz path or builtin:<name>"
+    )
+    group.add_argument("--target", metavar="COLUMN", help="data.target column")
+    group.add_argument("--task", metavar="TASK", help="data.task: classification or regression")
+    group.add_argument(
+        "--models", metavar="LIST", help="model types to search, comma-separated (e.g. mlp,cnn1d)"
+    )
+    group.add_argument("--epochs", type=int, metavar="N", help="training.epochs")
+    group.add_argument(
+        "--storage",
+        metavar="URL",
+        help="SQLAlchemy URL (default sqlite:///<root>/hpo_studies/<study>.db)",
+    )
+    add_root_option(parser)
+    parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="delete the stored study, its results, models and MLflow runs first",
+    )
+    parser.add_argument(
+        "--no-mlflow", action="store_true", help="do not mirror the study in MLflow"
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output or summary")
+
+
+def run(args: argparse.Namespace) -> int:
+    quiet_libraries()
+    from hpolab.config import load_config
+    from hpolab.layout import Layout
+    from hpolab.progress import QuietReporter, RichReporter
+    from hpolab.search.run import run_study
+
+    cfg = load_config(
+        args.config,
+        study_name=args.study_name,
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        seed=args.seed,
+        metric=args.metric,
+        data=args.data,
+        target=args.target,
+        task=args.task,
+        epochs=args.epochs,
+        models=args.models,
+        storage=args.storage,
+    )
+    layout = Layout.from_root(args.root)
+    reporter = QuietReporter() if args.quiet else RichReporter()
+    result = run_study(cfg, layout, reporter=reporter, reset=args.reset, track=not args.no_mlflow)
+    if not args.quiet:
+        print_summary(result, layout, reporter)  # type: ignore[arg-type]
+    return 0
+
+
+def print_summary(result, layout, reporter) -> None:  # noqa: ANN001 - rich objects
+    from rich.table import Table
+
+    table = Table(title=f"study {result.study}: best {result.metric} ({result.direction})")
+    for column in ("model type", "best", "trial", "complete/pruned/failed", "test metrics"):
+        table.add_column(column)
+    for name, m in result.models.items():
+        states = "/".join(str(m.states.get(s, 0)) for s in ("complete", "pruned", "fail"))
+        tests = ", ".join(f"{k} {v:.4g}" for k, v in m.test_metrics.items())
+        best = "-" if m.best_value is None else f"{m.best_value:.4g}"
+        marker = " *" if name == result.best_model_type else ""
+        table.add_row(name + marker, best, str(m.best_trial), states, tests)
+    console = reporter.console
+    console.print(table)
+    rel = _relative
+    console.print(f"new trials this run: {result.new_trials} in {result.seconds:.0f}s", end="")
+    if result.mean_overhead_seconds is not None:
+        console.print(
+            f" (mean per-trial time outside training: {result.mean_overhead_seconds:.2f}s)"
+        )
+    else:
+        console.print()
+    console.print(f"results:      {rel(result.combined_results_path)}")
+    finals = [m.final_model_path for m in result.models.values() if m.final_model_path]
+    if finals:
+        console.print(f"final models: {rel(finals[0].parent)}/")
+    console.print(f"storage:      {result.storage_url}")
+    console.print(
+        f"MLflow UI:    mlflow ui --backend-store-uri {result.tracking_uri}", soft_wrap=True
+    )
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "run_hpo.py") -> int:
+    parser = build_parser(prog)
+    args = parse(parser, argv)
+    return guarded(lambda: run(args))

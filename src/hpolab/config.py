@@ -1,0 +1,500 @@
+"""Study configuration: pydantic models, YAML loading, overrides and precise errors.
+
+A study config has four sections::
+
+    study:    name, metric, direction, n_trials, timeout, sampler, pruner, seed, storage
+    data:     source, target, task, val_size, test_size
+    training: epochs, batch_size, patience, loss, optimizer, learning_rate
+    models:   {<model_type>: {search_space: {...}, param_grid: {...}}}
+
+Everything is validated here, once; the rest of hpolab trusts the typed objects.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hpolab.errors import ConfigError
+from hpolab.layout import check_name
+
+SAMPLERS = ("grid", "random", "tpe", "gp", "cmaes")
+PRUNERS = ("none", "median", "hyperband")
+TASKS = ("classification", "regression")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+CLASSIFICATION_METRICS = {
+    "val_loss": "minimize",
+    "val_accuracy": "maximize",
+    "val_f1_macro": "maximize",
+    "val_auc": "maximize",
+}
+REGRESSION_METRICS = {
+    "val_loss": "minimize",
+    "val_rmse": "minimize",
+    "val_mae": "minimize",
+    "val_r2": "maximize",
+}
+METRICS = {**CLASSIFICATION_METRICS, **REGRESSION_METRICS}
+# Parameters that configure training rather than the architecture; any model accepts them.
+TRAINING_KEYS = (
+    "epochs",
+    "batch_size",
+    "patience",
+    "loss",
+    "optimizer",
+    "learning_rate",
+    "momentum",
+    "weight_decay",
+)
+# A grid larger than this is almost certainly a mistake (a float range without a step).
+MAX_GRID_POINTS = 100_000
+
+Scalar = str | int | float | bool | None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ParamSpec(_Strict):
+    """One hyperparameter: a distribution, a fixed value, and an optional condition.
+
+    Short forms are accepted: a list is a categorical, a bare scalar is a fixed value and
+    ``{low, high}`` is an int or float range depending on the bounds.
+    """
+
+    type: Literal["int", "float", "categorical", "fixed"]
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+    value: Any = None
+    when: dict[str, Any] | None = Field(
+        default=None,
+        description="Only sample this parameter when other parameters take these values.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_short_forms(cls, raw: Any) -> Any:
+        if isinstance(raw, list):
+            return {"type": "categorical", "choices": raw}
+        if not isinstance(raw, Mapping):
+            return {"type": "fixed", "value": raw}
+        if "type" in raw:
+            return raw
+        data = dict(raw)
+        if "choices" in data:
+            data["type"] = "categorical"
+        elif "value" in data:
+            data["type"] = "fixed"
+        elif "low" in data or "high" in data:
+            bounds = [data.get("low"), data.get("high"), data.get("step")]
+            is_int = all(isinstance(b, int) and not isinstance(b, bool) for b in bounds[:2]) and (
+                bounds[2] is None or isinstance(bounds[2], int)
+            )
+            data["type"] = "int" if is_int else "float"
+        return data
+
+    @field_validator("choices")
+    @classmethod
+    def _choices_json_safe(cls, choices: list[Any] | None) -> list[Any] | None:
+        if choices is None:
+            return None
+        if not choices:
+            raise ValueError("choices must not be empty")
+        for choice in choices:
+            try:
+                json.dumps(choice)
+            except (TypeError, ValueError):
+                raise ValueError(f"choice {choice!r} is not JSON-serializable") from None
+        return choices
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> ParamSpec:
+        if self.type in ("int", "float"):
+            if self.low is None or self.high is None:
+                raise ValueError(f"a {self.type} range needs both 'low' and 'high'")
+            if self.low > self.high:
+                raise ValueError(f"low ({self.low}) must be <= high ({self.high})")
+            if self.log and self.low <= 0:
+                raise ValueError(f"a log range needs low > 0 (got low={self.low}); use log: false")
+            if self.step is not None and self.step <= 0:
+                raise ValueError(f"step must be > 0 (got {self.step})")
+            if self.type == "float" and self.log and self.step is not None:
+                raise ValueError("a float range cannot have both 'step' and 'log: true'")
+            if self.type == "int":
+                for name in ("low", "high", "step"):
+                    bound = getattr(self, name)
+                    if bound is not None and not float(bound).is_integer():
+                        raise ValueError(f"{name} of an int range must be an integer (got {bound})")
+                if self.log and self.step not in (None, 1):
+                    raise ValueError("an int range with log: true must have step 1")
+        elif self.type == "categorical" and self.choices is None:
+            raise ValueError("a categorical parameter needs 'choices'")
+        for name in ("low", "high", "step", "choices"):
+            if self.type == "fixed" and getattr(self, name) is not None:
+                raise ValueError(f"a fixed parameter takes only 'value', not '{name}'")
+        return self
+
+    def grid_values(self) -> list[Any]:
+        """The finite list of values this parameter takes in grid search."""
+        if self.type == "categorical":
+            return list(self.choices or [])
+        if self.type == "fixed":
+            return [self.value]
+        assert self.low is not None and self.high is not None
+        if self.type == "int":
+            step = int(self.step or 1)
+            return list(range(int(self.low), int(self.high) + 1, step))
+        if self.step is None:
+            raise ValueError(
+                "grid search needs finite values: give this float range a 'step' or use choices"
+            )
+        count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+        return [round(self.low + i * self.step, 12) for i in range(count)]
+
+
+class StudySection(_Strict):
+    """What to optimize and how."""
+
+    name: str = "default"
+    metric: str = "val_loss"
+    direction: Literal["minimize", "maximize"] | None = None
+    n_trials: int = Field(default=20, ge=1)
+    timeout: float | None = Field(default=None, gt=0, description="seconds per model type")
+    sampler: Literal["grid", "random", "tpe", "gp", "cmaes"] = "tpe"
+    pruner: Literal["none", "median", "hyperband"] = "median"
+    seed: int | None = 42
+    storage: str | None = None
+    heartbeat_interval: int = Field(default=10, ge=1)
+    grace_period: int | None = Field(default=None, ge=1)
+    max_retries: int = Field(default=3, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        try:
+            return check_name(name, "study.name")
+        except ConfigError as exc:
+            raise ValueError(str(exc).split(": ", 1)[1]) from None
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+        return metric
+
+    @property
+    def resolved_direction(self) -> str:
+        return self.direction or METRICS[self.metric]
+
+
+class DataSection(_Strict):
+    """Where the data comes from and how it is split."""
+
+    source: str = "builtin:leak"
+    target: str | None = None
+    task: Literal["classification", "regression"] | None = None
+    val_size: float = Field(default=0.2, gt=0, lt=1)
+    test_size: float = Field(default=0.2, gt=0, lt=1)
+    seed: int = 0
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="built-in dataset options, e.g. n_samples"
+    )
+
+    @model_validator(mode="after")
+    def _splits_fit(self) -> DataSection:
+        if self.val_size + self.test_size >= 0.9:
+            raise ValueError(
+                f"val_size + test_size = {self.val_size + self.test_size:.2f} leaves too little "
+                "training data; keep their sum below 0.9"
+            )
+        return self
+
+
+class TrainingSection(_Strict):
+    """Training defaults; any of them can also be a searched parameter of a model."""
+
+    epochs: int = Field(default=20, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    patience: int = Field(default=5, ge=1)
+    loss: str = "auto"
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    learning_rate: float = Field(default=1e-3, gt=0)
+    verbose: int = Field(default=0, ge=0, le=2)
+
+
+class ModelSpec(_Strict):
+    """The search space of one model type."""
+
+    search_space: dict[str, ParamSpec] = Field(default_factory=dict)
+    param_grid: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _merge_grid(self) -> ModelSpec:
+        both = set(self.search_space) & set(self.param_grid)
+        if both:
+            raise ValueError(
+                f"{', '.join(sorted(both))} given in both search_space and param_grid; keep one"
+            )
+        for name, values in self.param_grid.items():
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"param_grid.{name} must be a non-empty list of values")
+        return self
+
+    def params(self) -> dict[str, ParamSpec]:
+        """The full space: ``search_space`` plus ``param_grid`` entries as categoricals."""
+        merged = dict(self.search_space)
+        for name, values in self.param_grid.items():
+            merged[name] = ParamSpec(type="categorical", choices=values)
+        return merged
+
+
+class StudyConfig(_Strict):
+    """A whole study, validated."""
+
+    study: StudySection = Field(default_factory=StudySection)
+    data: DataSection = Field(default_factory=DataSection)
+    training: TrainingSection = Field(default_factory=TrainingSection)
+    models: dict[str, ModelSpec] = Field(default_factory=lambda: {"mlp": ModelSpec()})
+
+    @field_validator("models")
+    @classmethod
+    def _models_known(cls, models: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
+        from hpolab.models.registry import available_models
+
+        if not models:
+            raise ValueError("at least one model type is needed")
+        known = available_models()
+        for name in models:
+            if name not in known:
+                raise ValueError(f"unknown model type {name!r}; available: {', '.join(known)}")
+        return models
+
+    @model_validator(mode="after")
+    def _check_spaces(self) -> StudyConfig:
+        from hpolab.models.registry import default_search_space, model_info
+
+        for model_type, spec in self.models.items():
+            if not spec.search_space and not spec.param_grid:
+                # A model named without a space searches its builder's default space.
+                spec.search_space = {
+                    name: ParamSpec.model_validate(value)
+                    for name, value in default_search_space(model_type).items()
+                }
+            space = spec.params()
+            accepted = set(model_info(model_type).params) | set(TRAINING_KEYS)
+            for name, param in space.items():
+                if name not in accepted:
+                    close = difflib.get_close_matches(name, sorted(accepted), n=1)
+                    hint = (
+                        f"did you mean {close[0]!r}?"
+                        if close
+                        else (f"{model_type} accepts {', '.join(sorted(accepted))}")
+                    )
+                    raise ValueError(f"models.{model_type}: unknown parameter {name!r}; {hint}")
+                for parent, wanted in (param.when or {}).items():
+                    if parent not in space:
+                        raise ValueError(
+                            f"models.{model_type}.search_space.{name}.when refers to unknown "
+                            f"parameter {parent!r}"
+                        )
+                    if parent == name:
+                        raise ValueError(
+                            f"models.{model_type}.search_space.{name}.when is circular"
+                        )
+                    del wanted
+            if self.study.sampler == "grid":
+                total = 1
+                for name, param in space.items():
+                    try:
+                        total *= len(param.grid_values())
+                    except ValueError as exc:
+                        raise ValueError(
+                            f"models.{model_type}.search_space.{name}: {exc}"
+                        ) from None
+                if total > MAX_GRID_POINTS:
+                    raise ValueError(
+                        f"models.{model_type}: the grid has {total} points (limit "
+                        f"{MAX_GRID_POINTS}); use fewer values or another sampler"
+                    )
+        return self
+
+    def check_task(self, task: str) -> None:
+        """Raise :class:`ConfigError` if the metric does not fit ``task``."""
+        allowed = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+        if self.study.metric not in allowed:
+            raise ConfigError(
+                f"study.metric: {self.study.metric!r} does not apply to {task}; "
+                f"choose one of {', '.join(allowed)}"
+            )
+
+
+# CLI flag / keyword -> dotted config path.
+OVERRIDE_PATHS = {
+    "study_name": "study.name",
+    "n_trials": "study.n_trials",
+    "timeout": "study.timeout",
+    "sampler": "study.sampler",
+    "pruner": "study.pruner",
+    "seed": "study.seed",
+    "metric": "study.metric",
+    "storage": "study.storage",
+    "data": "data.source",
+    "target": "data.target",
+    "task": "data.task",
+    "epochs": "training.epochs",
+    "models": "models",
+}
+
+
+def default_config_text() -> str:
+    """The YAML text of the built-in default study."""
+    return resources.files("hpolab.defaults").joinpath("default_study.yaml").read_text("utf-8")
+
+
+def load_config(
+    source: str | Path | Mapping[str, Any] | StudyConfig | None = None,
+    **overrides: Any,
+) -> StudyConfig:
+    """Load and validate a study config.
+
+    Args:
+        source: a YAML path, a mapping, a ``StudyConfig`` or ``None`` for the default study.
+        overrides: values keyed as in :data:`OVERRIDE_PATHS` (``n_trials=30``) or by dotted
+            path (``{"training.epochs": 5}``); ``None`` values are ignored.
+
+    Raises:
+        ConfigError: one line naming the field, the bad value and the fix.
+    """
+    origin = "default study"
+    if isinstance(source, StudyConfig):
+        raw: dict[str, Any] = source.model_dump(exclude_unset=True)
+    elif source is None:
+        raw = _parse_yaml(default_config_text(), origin)
+    elif isinstance(source, Mapping):
+        raw = json.loads(json.dumps(dict(source)))
+        origin = "config"
+    else:
+        path = Path(source)
+        origin = str(path)
+        if not path.is_file():
+            raise ConfigError(f"--config: file {str(path)!r} does not exist")
+        raw = _parse_yaml(path.read_text(encoding="utf-8"), origin)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key == "models":
+            raw["models"] = _select_models(raw.get("models"), value)
+            continue
+        if key == "data" and value != raw.get("data", {}).get("source"):
+            # Options describe the built-in dataset being replaced, not the new source.
+            raw.get("data", {}).pop("options", None)
+        dotted = OVERRIDE_PATHS.get(key, key)
+        if "." not in dotted and dotted != "models":
+            raise ConfigError(f"unknown override {key!r}; known: {', '.join(OVERRIDE_PATHS)}")
+        _set_dotted(raw, dotted, value)
+    try:
+        return StudyConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {format_validation_error(exc)}") from None
+
+
+def _select_models(models: Any, wanted: str | list[str]) -> dict[str, Any]:
+    """Keep only the ``wanted`` model types (comma-separated or a list)."""
+    names = [n.strip() for n in wanted.split(",")] if isinstance(wanted, str) else list(wanted)
+    names = [n for n in names if n]
+    if not names:
+        raise ConfigError("--models: give at least one model type, e.g. --models mlp,cnn1d")
+    current = models if isinstance(models, dict) else {}
+    # A model type not in the config searches its default space.
+    return {name: current.get(name) or {} for name in names}
+
+
+def _parse_yaml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid syntax"
+        raise ConfigError(f"{origin}: YAML syntax error{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{origin}: the top level must be a mapping of sections, not {type(data).__name__}"
+        )
+    return data
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    node = raw
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{part}: must be a mapping to set {dotted}")
+        node = child
+    node[leaf] = value
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """Turn pydantic's error list into one readable line."""
+    parts = []
+    for error in exc.errors():
+        loc = [str(p) for p in error["loc"] if not _is_union_tag(p)]
+        field = ".".join(loc) or "config"
+        if error["type"] == "extra_forbidden":
+            parts.append(_unknown_key_message(loc))
+            continue
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] not in ("value_error", "assertion_error") and "input" in error:
+            shown = error["input"]
+            if not isinstance(shown, dict | list):
+                message += f" (got {shown!r})"
+        parts.append(f"{field}: {message}")
+    return "; ".join(dict.fromkeys(parts))
+
+
+def _is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and part.startswith(("function-", "literal["))
+
+
+def _unknown_key_message(loc: list[str]) -> str:
+    field = ".".join(loc)
+    key = loc[-1]
+    known = _known_keys(loc[:-1])
+    hint = ""
+    if known:
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
+    return f"{field}: unknown key{hint}"
+
+
+def _known_keys(parent: list[str]) -> list[str]:
+    sections: dict[str, type[BaseModel]] = {
+        "study": StudySection,
+        "data": DataSection,
+        "training": TrainingSection,
+    }
+    if not parent:
+        return list(StudyConfig.model_fields)
+    if len(parent) == 1 and parent[0] in sections:
+        return list(sections[parent[0]].model_fields)
+    if len(parent) == 2 and parent[0] == "models":
+        return list(ModelSpec.model_fields)
+    if len(parent) == 4 and parent[0] == "models" and parent[2] == "search_space":
+        return list(ParamSpec.model_fields)
+    return []

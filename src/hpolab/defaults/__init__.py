@@ -1,0 +1,1 @@
+"""Built-in configurations shipped with the package."""

@@ -1,0 +1,37 @@
+"""Error types of hpolab.
+
+Every error a user can fix derives from :class:`HpolabError`; the CLI turns it into a
+one-line message and exit code 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+
+class HpolabError(Exception):
+    """Root of every error hpolab raises on purpose (bad input, inconsistent state)."""
+
+    exit_code: int = 2
+
+
+class ConfigError(HpolabError):
+    """A study or training configuration is invalid."""
+
+
+class DataError(HpolabError):
+    """The data cannot be loaded or does not fit the configuration."""
+
+
+class StudyMismatchError(HpolabError):
+    """A resumed study does not match the stored one (direction, metric, data, space)."""
+
+
+class StudyNotFoundError(HpolabError):
+    """A study or model type asked for does not exist under the root."""
+
+
+class StorageError(HpolabError):
+    """The Optuna storage cannot be opened."""
+
+
+class TrialFailed(HpolabError):
+    """A trial could not produce a value (for example the loss became NaN)."""

@@ -1,0 +1,148 @@
+"""Every path hpolab writes, safe names, and atomic writes.
+
+All outputs live under one relocatable root (``--root`` or ``HPOLAB_ROOT``), so several
+workspaces can coexist and tests can run in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpolab.errors import ConfigError
+
+ROOT_ENV = "HPOLAB_ROOT"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def check_name(value: str, field: str) -> str:
+    """Return ``value`` if it is a safe file/study name, else raise :class:`ConfigError`.
+
+    Names become file names and MLflow experiment names, so path separators and ``..``
+    are refused rather than sanitised: a silently changed name would not be found again.
+    """
+    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
+        raise ConfigError(
+            f"{field}: {value!r} is not a valid name; use 1-100 letters, digits, '_', '-' "
+            "or '.', starting with a letter or digit (no '/', no '..')"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Output locations under one root directory."""
+
+    root: Path
+
+    @classmethod
+    def from_root(cls, root: str | os.PathLike[str] | None = None) -> Layout:
+        """Build a layout from ``root``, ``$HPOLAB_ROOT`` or the current directory."""
+        chosen = root if root is not None else os.environ.get(ROOT_ENV, ".")
+        return cls(Path(chosen).expanduser().resolve())
+
+    @property
+    def studies_dir(self) -> Path:
+        return self.root / "hpo_studies"
+
+    @property
+    def results_root(self) -> Path:
+        return self.root / "hpo_results"
+
+    @property
+    def mlruns_dir(self) -> Path:
+        return self.root / "mlruns"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    def study_db(self, study: str) -> Path:
+        return self.studies_dir / f"{study}.db"
+
+    def default_storage_url(self, study: str) -> str:
+        return f"sqlite:///{self.study_db(study)}"
+
+    def results_dir(self, study: str) -> Path:
+        return self.results_root / study
+
+    def results_file(self, study: str, model_type: str) -> Path:
+        return self.results_dir(study) / f"hpo_results_{model_type}.json"
+
+    def combined_results_file(self, study: str) -> Path:
+        return self.results_dir(study) / "hpo_combined_results.json"
+
+    def final_model_dir(self, study: str) -> Path:
+        return self.models_dir / "hpo_derived" / study
+
+    def final_model_path(self, study: str, model_type: str) -> Path:
+        return self.final_model_dir(study) / f"final_model_{model_type}.keras"
+
+    def final_sidecar_path(self, study: str, model_type: str) -> Path:
+        return self.final_model_dir(study) / f"final_model_{model_type}.json"
+
+    @property
+    def tracking_db(self) -> Path:
+        return self.mlruns_dir / "mlflow.db"
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.tracking_db}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.mlruns_dir / "artifacts"
+
+
+@contextmanager
+def atomic_path(target: Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
+
+    The temporary file lives in the same directory so the final ``os.replace`` is atomic:
+    readers see either the old file or the complete new one, never a partial write.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def atomic_write_json(target: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``target`` atomically."""
+    atomic_write_text(target, json.dumps(data, indent=2, sort_keys=False, default=_json_default))
+
+
+def atomic_save(target: Path, save: Callable[[Path], None], suffix: str = "") -> None:
+    """Call ``save(tmp_path)`` and move the result onto ``target`` atomically."""
+    with atomic_path(target, suffix=suffix) as tmp:
+        save(tmp)
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars and arrays appear in metrics and scaler statistics.
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")

@@ -1,0 +1,1 @@
+"""Optuna side of hpolab: spaces, samplers, pruners, objective, study runs, retraining."""

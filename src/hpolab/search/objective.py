@@ -1,0 +1,145 @@
+"""The objective: sample a configuration, train it, report, record it everywhere."""
+
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import optuna
+
+from hpolab.config import StudyConfig
+from hpolab.data.dataset import Dataset
+from hpolab.errors import TrialFailed
+from hpolab.models import build_model
+from hpolab.search.space import SearchSpace, params_key
+from hpolab.tracking import StudyTracker
+from hpolab.training.fit import fit_model, training_params
+
+
+class PruningHook:
+    """Epoch hook reporting the objective metric to a trial and asking the pruner.
+
+    Returning ``True`` stops Keras cleanly; the objective then raises ``TrialPruned``.
+    """
+
+    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+        self.trial = trial
+        self.metric = metric
+        self.pruned_at: int | None = None
+        self.last_value: float | None = None
+
+    def __call__(self, epoch: int, logs: dict[str, float]) -> bool:
+        value = logs.get(self.metric)
+        if value is None or value != value:  # missing or NaN: nothing to report
+            return False
+        self.last_value = value
+        self.trial.report(value, step=epoch)
+        if self.trial.should_prune():
+            self.pruned_at = epoch
+            return True
+        return False
+
+
+@dataclass
+class Objective:
+    """Callable objective for one model type of a study."""
+
+    cfg: StudyConfig
+    model_type: str
+    space: SearchSpace
+    data: Dataset
+    tracker: StudyTracker | None
+    parent_run_id: str | None
+    fit_seconds: list[float] = field(default_factory=list)
+    current_trial: int | None = None
+    current_run_id: str | None = None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        self.current_trial = trial.number
+        params = self.space.suggest(trial)
+        duplicate = self._duplicate_value(trial, params)
+        if duplicate is not None:
+            return duplicate
+        hp = training_params(params, self.cfg.training)
+        run = None
+        if self.tracker is not None and self.parent_run_id is not None:
+            run = self.tracker.start_trial(
+                self.parent_run_id, self.model_type, trial.number, params
+            )
+            self.current_run_id = run.run_id
+            trial.set_user_attr("mlflow_run_id", run.run_id)
+        pruning = PruningHook(trial, self.cfg.study.metric)
+        hooks = [pruning] + ([run.log_epoch] if run is not None else [])
+        seed = self.cfg.study.seed
+        if seed is not None:
+            keras.utils.set_random_seed(seed + trial.number)
+        start = time.perf_counter()
+        try:
+            model = build_model(
+                self.model_type, params, self.data.input_shape, self.data.task, self.data.n_outputs
+            )
+            result = fit_model(
+                model,
+                self.data,
+                hp,
+                monitor=self.cfg.study.metric,
+                direction=self.cfg.study.resolved_direction,
+                hooks=hooks,
+                verbose=self.cfg.training.verbose,
+            )
+        except TrialFailed as exc:
+            trial.set_user_attr("error", str(exc))
+            if run is not None:
+                run.end("failed", error=str(exc))
+            raise
+        except BaseException as exc:
+            if run is not None:
+                run.end("failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            self.fit_seconds.append(time.perf_counter() - start)
+            # Without this, every trial's graph stays in memory and the process grows.
+            keras.backend.clear_session()
+            gc.collect()
+        attrs = {
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "fit_seconds": round(result.seconds, 3),
+        }
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        if pruning.pruned_at is not None:
+            if run is not None:
+                run.end("pruned", pruning.last_value, attrs={"pruned_at_epoch": pruning.pruned_at})
+            raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_at}")
+        trial.set_user_attr("val_metrics", _rounded(result.best_metrics))
+        if run is not None:
+            run.end("complete", result.best_value)
+        return result.best_value
+
+    def _duplicate_value(self, trial: optuna.Trial, params: dict[str, Any]) -> float | None:
+        """For grid search: a configuration already evaluated is not trained again.
+
+        Grid points that differ only in an inactive conditional parameter are the same
+        model; the trial records the earlier value and points at the original.
+        """
+        if self.cfg.study.sampler != "grid":
+            return None
+        key = params_key(params)
+        for other in trial.study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
+        ):
+            if params_key(self.space.replay(other.params)) == key and other.value is not None:
+                trial.set_user_attr("duplicate_of", other.number)
+                for name in ("best_epoch", "mlflow_run_id"):
+                    if name in other.user_attrs:
+                        trial.set_user_attr(name, other.user_attrs[name])
+                return float(other.value)
+        return None
+
+
+def _rounded(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: round(float(v), 6) for k, v in metrics.items()}

@@ -1,0 +1,156 @@
+"""Retrain the best configuration of a model type and save it as the final model."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import hashlib
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import optuna
+
+from hpolab.config import StudyConfig
+from hpolab.data.dataset import Dataset
+from hpolab.layout import Layout, atomic_save, atomic_write_json
+from hpolab.models import build_model
+from hpolab.search.space import SearchSpace
+from hpolab.training.fit import evaluate_model, fit_model, training_params
+
+
+@dataclass
+class FinalModelInfo:
+    """Where a final model is and what it scored."""
+
+    model_path: Path
+    sidecar_path: Path
+    test_metrics: dict[str, float]
+    trial_number: int
+    mlflow_run_id: str | None
+    seconds: float
+    reused: bool = False
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def existing_final(
+    layout: Layout, study: str, model_type: str, trial_number: int
+) -> FinalModelInfo | None:
+    """The saved final model if it was made from ``trial_number`` and is intact."""
+    model_path = layout.final_model_path(study, model_type)
+    sidecar_path = layout.final_sidecar_path(study, model_type)
+    if not (model_path.is_file() and sidecar_path.is_file()):
+        return None
+    try:
+        meta = json.loads(sidecar_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if meta.get("best_trial") != trial_number or meta.get("model_sha256") != file_sha256(
+        model_path
+    ):
+        return None
+    return FinalModelInfo(
+        model_path,
+        sidecar_path,
+        meta.get("test_metrics", {}),
+        trial_number,
+        meta.get("mlflow_run_id"),
+        0.0,
+        reused=True,
+    )
+
+
+def retrain_best(
+    cfg: StudyConfig,
+    model_type: str,
+    study: optuna.Study,
+    space: SearchSpace,
+    data: Dataset,
+    layout: Layout,
+    trial: optuna.trial.FrozenTrial | None = None,
+) -> tuple[keras.Model, dict[str, Any], float]:
+    """Retrain ``trial`` (default: the best) on train + validation and save it atomically.
+
+    The epoch count is the one the trial needed (its best epoch under early stopping).
+    Returns the model, its sidecar metadata (written to disk) and the training seconds.
+    """
+    trial = trial or study.best_trial
+    params = space.replay(trial.params)
+    hp = training_params(params, cfg.training)
+    hp["epochs"] = int(trial.user_attrs.get("best_epoch", hp["epochs"]))
+    if cfg.study.seed is not None:
+        keras.utils.set_random_seed(cfg.study.seed)
+    start = time.perf_counter()
+    model = build_model(model_type, params, data.input_shape, data.task, data.n_outputs)
+    fit_model(
+        model,
+        data,
+        hp,
+        monitor=cfg.study.metric,
+        direction=cfg.study.resolved_direction,
+        use_validation=False,
+        verbose=cfg.training.verbose,
+    )
+    seconds = time.perf_counter() - start
+    test_metrics = evaluate_model(model, data, data.X_test, data.y_test)
+    model_path = layout.final_model_path(cfg.study.name, model_type)
+    atomic_save(model_path, lambda tmp: model.save(tmp), suffix=".keras")
+    sidecar = {
+        "study": cfg.study.name,
+        "model_type": model_type,
+        "best_trial": trial.number,
+        "best_value": trial.value,
+        "metric": cfg.study.metric,
+        "direction": cfg.study.resolved_direction,
+        "params": params,
+        "training": {
+            k: hp[k] for k in ("epochs", "batch_size", "optimizer", "learning_rate", "loss")
+        },
+        "test_metrics": {k: round(float(v), 6) for k, v in test_metrics.items()},
+        "n_test_samples": int(len(data.X_test)),
+        "preprocessing": data.preprocessing(),
+        "data": {"source": data.source, "target": data.target, "fingerprint": data.fingerprint},
+        "trial_mlflow_run_id": trial.user_attrs.get("mlflow_run_id"),
+        "mlflow_run_id": None,
+        "model_file": model_path.name,
+        "model_sha256": file_sha256(model_path),
+        "retrain_seconds": round(seconds, 2),
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(),
+    }
+    atomic_write_json(layout.final_sidecar_path(cfg.study.name, model_type), sidecar)
+    return model, sidecar, seconds
+
+
+def release(model: keras.Model | None) -> None:
+    """Drop Keras state after a model is no longer needed."""
+    del model
+    keras.backend.clear_session()
+    gc.collect()
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import sklearn
+
+    import hpolab
+
+    return {
+        "hpolab": hpolab.__version__,
+        "keras": keras.__version__,
+        "optuna": optuna.__version__,
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "python": platform.python_version(),
+    }

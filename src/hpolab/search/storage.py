@@ -1,0 +1,85 @@
+"""Optuna storage: open it, name studies inside it, read and check study metadata."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+from hpolab.errors import StorageError
+
+# Prefix of hpolab metadata in Optuna study user attributes.
+META = "hpolab"
+
+
+def optuna_study_name(study: str, model_type: str) -> str:
+    """Each model type is its own Optuna study inside the study's storage."""
+    return f"{study}.{model_type}"
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+def open_storage(
+    url: str, heartbeat_interval: int, grace_period: int | None, max_retries: int
+) -> RDBStorage:
+    """Open (creating if needed) the RDB storage at ``url``.
+
+    Heartbeats let a resumed or parallel worker recognise trials whose process died:
+    such trials are failed and their parameters re-queued (up to ``max_retries`` times).
+    """
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        # Waits for a lock held by another local worker instead of failing at once.
+        engine_kwargs["connect_args"] = {"timeout": 60}
+    else:
+        engine_kwargs["pool_pre_ping"] = True
+    try:
+        with warnings.catch_warnings():
+            # Heartbeats are marked experimental by Optuna; they are what makes resume safe.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period or 3 * heartbeat_interval,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    max_retry=max_retries
+                ),
+            )
+    except Exception as exc:  # SQLAlchemy raises many types; all mean "cannot open".
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(
+            f"--storage: cannot open {redact(url)}: {reason[:200]}; give a SQLAlchemy URL such "
+            "as sqlite:///path/to/study.db or postgresql://user@host:5432/dbname"
+        ) from None
+
+
+def study_names(storage: RDBStorage) -> list[str]:
+    """Names of every Optuna study in ``storage``."""
+    return [
+        s.study_name
+        for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)
+    ]
+
+
+def model_types_in(storage: RDBStorage, study: str) -> list[str]:
+    """Model types of hpolab study ``study`` present in ``storage``."""
+    prefix = f"{study}."
+    return [n.removeprefix(prefix) for n in study_names(storage) if n.startswith(prefix)]
+
+
+def get_meta(study: optuna.Study) -> dict[str, Any]:
+    """hpolab metadata stored on an Optuna study (empty for a new one)."""
+    return dict(study.user_attrs.get(META, {}))
+
+
+def set_meta(study: optuna.Study, meta: dict[str, Any]) -> None:
+    study.set_user_attr(META, meta)

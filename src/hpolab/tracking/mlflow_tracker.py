@@ -1,0 +1,276 @@
+"""MLflow mirror of a study: one experiment, one parent run, a child run per trial.
+
+The study state lives in Optuna storage; MLflow mirrors it. Runs carry the trial number
+as a tag and trials carry the run id as a user attribute, so either side can be
+reconciled from the other when a study resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+import mlflow  # noqa: E402
+from mlflow.entities import Metric, Param, RunStatus, ViewType  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+ROLE_TAG = "hpolab.role"
+STATE_TAG = "hpolab.state"
+TRIAL_TAG = "hpolab.trial_number"
+MODEL_TYPE_TAG = "hpolab.model_type"
+PARENT_TAG = "mlflow.parentRunId"
+
+_STATUS = {
+    "complete": RunStatus.to_string(RunStatus.FINISHED),
+    "pruned": RunStatus.to_string(RunStatus.KILLED),
+    "failed": RunStatus.to_string(RunStatus.FAILED),
+}
+# MLflow limits parameter values to 6000 characters.
+_MAX_PARAM = 6000
+
+
+class TrialRun:
+    """The child run of one trial: per-epoch metrics, then a final state."""
+
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        self.client = client
+        self.run_id = run_id
+
+    def log_epoch(self, epoch: int, logs: Mapping[str, float]) -> None:
+        """Log every metric of one epoch in one call (step = epoch)."""
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, epoch) for k, v in logs.items() if _finite(v)]
+        if metrics:
+            self.client.log_batch(self.run_id, metrics=metrics)
+
+    def end(
+        self,
+        state: str,
+        value: float | None = None,
+        attrs: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record the trial's final value and state (complete, pruned or failed)."""
+        now = int(time.time() * 1000)
+        metrics = [Metric("objective_value", float(value), now, 0)] if _finite(value) else []
+        params = [Param(k, _param_text(v)) for k, v in (attrs or {}).items()]
+        tags = {STATE_TAG: state}
+        if error:
+            tags["hpolab.error"] = error[:5000]
+        self.client.log_batch(self.run_id, metrics=metrics, params=params)
+        for key, text in tags.items():
+            self.client.set_tag(self.run_id, key, text)
+        self.client.set_terminated(self.run_id, status=_STATUS[state])
+
+
+class StudyTracker:
+    """MLflow experiment of one study, under a root's ``mlruns/`` store."""
+
+    def __init__(self, tracking_uri: str, artifacts_dir: Path, study: str) -> None:
+        artifacts_dir.mkdir(parents=True, exist_ok=True)
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.study = study
+        self.experiment_id = self._experiment(artifacts_dir / study)
+
+    def _experiment(self, artifact_dir: Path) -> str:
+        found = self.client.get_experiment_by_name(self.study)
+        if found is not None:
+            if found.lifecycle_stage == "deleted":
+                self.client.restore_experiment(found.experiment_id)
+            return found.experiment_id
+        return self.client.create_experiment(self.study, artifact_location=artifact_dir.as_uri())
+
+    # -- parent run ---------------------------------------------------------------------
+    def parent_run(self, known_id: str | None, description: str) -> tuple[str, bool]:
+        """The study's parent run: ``known_id`` if it still exists, else a new one.
+
+        Returns the run id and whether it was created now.
+        """
+        if known_id:
+            try:
+                run = self.client.get_run(known_id)
+                if run.info.lifecycle_stage == "active":
+                    self.client.update_run(known_id, status="RUNNING")
+                    return known_id, False
+            except MlflowException:
+                pass
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"{self.study}",
+            tags={ROLE_TAG: "study", "mlflow.note.content": description},
+        )
+        return run.info.run_id, True
+
+    def log_study_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        """Log study settings on the parent run (existing keys with equal values are kept)."""
+        existing = self.client.get_run(run_id).data.params
+        fresh = [Param(k, _param_text(v)) for k, v in params.items() if k not in existing]
+        if fresh:
+            self.client.log_batch(run_id, params=fresh)
+
+    def log_summary(self, run_id: str, metrics: Mapping[str, float]) -> None:
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, 0) for k, v in metrics.items() if _finite(v)]
+        if batch:
+            self.client.log_batch(run_id, metrics=batch)
+
+    def finish_parent(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status=status)
+
+    def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)
+
+    # -- trials -------------------------------------------------------------------------
+    def start_trial(
+        self, parent_id: str, model_type: str, trial_number: int, params: Mapping[str, Any]
+    ) -> TrialRun:
+        """Create the child run of a trial, with its parameters."""
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"{model_type}-trial-{trial_number}",
+            tags={
+                PARENT_TAG: parent_id,
+                ROLE_TAG: "trial",
+                TRIAL_TAG: str(trial_number),
+                MODEL_TYPE_TAG: model_type,
+                STATE_TAG: "running",
+            },
+        )
+        params_batch = [Param(k, _param_text(v)) for k, v in params.items()]
+        if params_batch:
+            self.client.log_batch(run.info.run_id, params=params_batch)
+        return TrialRun(self.client, run.info.run_id)
+
+    def mark_failed(self, run_id: str, reason: str) -> bool:
+        """Mark a run still RUNNING (its process died) as failed; True if it changed."""
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            return False
+        if run.info.status != "RUNNING":
+            return False
+        self.client.set_tag(run_id, STATE_TAG, "failed")
+        self.client.set_tag(run_id, "hpolab.error", reason)
+        self.client.set_terminated(run_id, status="FAILED")
+        return True
+
+    # -- final model --------------------------------------------------------------------
+    def log_final_model(
+        self,
+        parent_id: str,
+        model_type: str,
+        model_dir_files: list[Path],
+        extra_files: list[Path],
+        params: Mapping[str, Any],
+        metrics: Mapping[str, float],
+        trial_number: int,
+    ) -> tuple[str, str | None]:
+        """Log the retrained model as a child run and register it under the study name.
+
+        Returns the run id and the registered model version (``None`` if registering failed).
+        """
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"{model_type}-final",
+            tags={
+                PARENT_TAG: parent_id,
+                ROLE_TAG: "final_model",
+                MODEL_TYPE_TAG: model_type,
+                TRIAL_TAG: str(trial_number),
+            },
+        )
+        run_id = run.info.run_id
+        self.client.log_batch(
+            run_id,
+            params=[Param(k, _param_text(v)) for k, v in params.items()],
+            metrics=[
+                Metric(f"test_{k}", float(v), int(time.time() * 1000), 0)
+                for k, v in metrics.items()
+                if _finite(v)
+            ],
+        )
+        for path in model_dir_files:
+            self.client.log_artifact(run_id, str(path), "model")
+        for path in extra_files:
+            self.client.log_artifact(run_id, str(path))
+        version = self._register(run_id, run.info.artifact_uri, model_type)
+        self.client.set_terminated(run_id)
+        return run_id, version
+
+    def _register(self, run_id: str, artifact_uri: str, model_type: str) -> str | None:
+        try:
+            try:
+                self.client.get_registered_model(self.study)
+            except MlflowException:
+                self.client.create_registered_model(
+                    self.study, description=f"Final models of hpolab study {self.study}"
+                )
+            version = self.client.create_model_version(
+                self.study,
+                source=f"{artifact_uri}/model",
+                run_id=run_id,
+                tags={MODEL_TYPE_TAG: model_type},
+                await_creation_for=0,
+            )
+            return str(version.version)
+        except MlflowException:
+            return None
+
+    # -- reset ----------------------------------------------------------------------------
+    def delete_runs(self) -> int:
+        """Delete every run of the study's experiment; returns how many."""
+        count = 0
+        page_token = None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id],
+                run_view_type=ViewType.ACTIVE_ONLY,
+                max_results=1000,
+                page_token=page_token,
+            )
+            for run in page:
+                self.client.delete_run(run.info.run_id)
+                count += 1
+            page_token = page.token
+            if not page_token:
+                return count
+
+    def child_runs(self) -> list[Any]:
+        """Every active trial run of the experiment."""
+        return list(
+            self.client.search_runs(
+                [self.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'trial'", max_results=5000
+            )
+        )
+
+
+def mlflow_version() -> str:
+    return mlflow.__version__
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return (
+            value is not None and float(value) == float(value) and abs(float(value)) != float("inf")
+        )
+    except (TypeError, ValueError):
+        return False
+
+
+def _param_text(value: Any) -> str:
+    text = (
+        value
+        if isinstance(value, str)
+        else repr(value)
+        if not isinstance(value, list)
+        else str(value)
+    )
+    return text[:_MAX_PARAM]

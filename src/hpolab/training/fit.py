@@ -1,0 +1,197 @@
+"""Compile and fit a Keras model from plain parameters; evaluate it.
+
+Training never sees an Optuna trial or an MLflow run: callers pass *epoch hooks*, plain
+functions ``hook(epoch, logs) -> bool`` called after each epoch with every metric;
+a hook returning ``True`` stops training (the pruner uses this).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from hpolab.config import TRAINING_KEYS, TrainingSection
+from hpolab.data.dataset import Dataset
+from hpolab.errors import ConfigError, TrialFailed
+from hpolab.training.metrics import compute_metrics
+
+EpochHook = Callable[[int, dict[str, float]], bool | None]
+
+
+@dataclass
+class TrainResult:
+    """What one training run produced, as plain data."""
+
+    history: dict[str, list[float]]
+    epochs_run: int
+    best_epoch: int  # 1-based
+    best_value: float
+    monitor: str
+    seconds: float
+    stopped_by_hook: bool = False
+    best_metrics: dict[str, float] = field(default_factory=dict)
+
+
+def training_params(params: dict[str, Any], defaults: TrainingSection) -> dict[str, Any]:
+    """Training settings: config defaults overridden by searched/fixed ``params``."""
+    merged: dict[str, Any] = defaults.model_dump()
+    merged.update({k: v for k, v in params.items() if k in TRAINING_KEYS})
+    return merged
+
+
+def compile_model(model: keras.Model, task: str, hp: dict[str, Any]) -> None:
+    """Compile ``model`` with the optimizer, learning rate and loss in ``hp``."""
+    loss = hp.get("loss", "auto")
+    if loss == "auto":
+        loss = "sparse_categorical_crossentropy" if task == "classification" else "mse"
+    try:
+        loss_fn = keras.losses.get(loss)
+    except (ValueError, TypeError):
+        raise ConfigError(
+            f"training.loss: unknown loss {loss!r}; use 'auto' or a Keras loss"
+        ) from None
+    metrics = ["accuracy"] if task == "classification" else []
+    model.compile(optimizer=_optimizer(hp), loss=loss_fn, metrics=metrics)
+
+
+def _optimizer(hp: dict[str, Any]) -> keras.optimizers.Optimizer:
+    name = hp.get("optimizer", "adam")
+    lr = float(hp.get("learning_rate", 1e-3))
+    if name == "adam":
+        return keras.optimizers.Adam(lr)
+    if name == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=float(hp.get("weight_decay", 0.004)))
+    if name == "sgd":
+        return keras.optimizers.SGD(lr, momentum=float(hp.get("momentum", 0.0)))
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(lr)
+    raise ConfigError(f"optimizer: unknown optimizer {name!r}; use adam, adamw, sgd or rmsprop")
+
+
+class _EpochBridge(keras.callbacks.Callback):
+    """Adds validation metrics to Keras logs and calls the epoch hooks."""
+
+    def __init__(self, data: Dataset | None, hooks: Sequence[EpochHook], batch_size: int) -> None:
+        super().__init__()
+        self._data = data
+        self._hooks = list(hooks)
+        self._batch_size = batch_size
+        self.stopped_by_hook = False
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs if logs is not None else {}
+        if self._data is not None:
+            raw = self.model.predict(self._data.X_val, batch_size=1024, verbose=0)
+            for name, value in compute_metrics(
+                self._data.task, self._data.y_val, raw, self._data.target_scaler
+            ).items():
+                logs[f"val_{name}"] = value
+        plain = {k: float(v) for k, v in logs.items() if k != "learning_rate"}
+        for hook in self._hooks:
+            if hook(epoch + 1, plain):
+                self.stopped_by_hook = True
+                self.model.stop_training = True
+
+
+def fit_model(
+    model: keras.Model,
+    data: Dataset,
+    hp: dict[str, Any],
+    *,
+    monitor: str,
+    direction: str,
+    hooks: Sequence[EpochHook] = (),
+    use_validation: bool = True,
+    verbose: int = 0,
+) -> TrainResult:
+    """Train ``model`` on ``data`` with early stopping on ``monitor``.
+
+    With ``use_validation=False`` (retraining the best configuration) the model is fit on
+    train + validation for exactly ``hp["epochs"]`` epochs, without early stopping.
+
+    Raises:
+        TrialFailed: the loss became NaN or infinite.
+    """
+    compile_model(model, data.task, hp)
+    y_train = _fit_targets(data, data.y_train)
+    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
+    if use_validation:
+        X_fit, y_fit = data.X_train, y_train
+        validation = (data.X_val, _fit_targets(data, data.y_val))
+    else:
+        X_fit = np.concatenate([data.X_train, data.X_val])
+        y_fit = np.concatenate([y_train, _fit_targets(data, data.y_val)])
+        validation = None
+    bridge = _EpochBridge(data if use_validation else None, hooks, int(hp["batch_size"]))
+    callbacks.insert(0, bridge)
+    if use_validation:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                mode="min" if direction == "minimize" else "max",
+                patience=int(hp["patience"]),
+                restore_best_weights=True,
+            )
+        )
+    start = time.perf_counter()
+    history = model.fit(
+        X_fit,
+        y_fit,
+        validation_data=validation,
+        epochs=int(hp["epochs"]),
+        batch_size=int(hp["batch_size"]),
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=True,
+    )
+    seconds = time.perf_counter() - start
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    losses = hist.get("loss", [])
+    if not losses or not all(math.isfinite(v) for v in losses):
+        raise TrialFailed("the training loss became NaN or infinite; lower the learning rate")
+    return _result(hist, monitor if use_validation else "loss", direction, seconds, bridge)
+
+
+def _result(
+    hist: dict[str, list[float]], monitor: str, direction: str, seconds: float, bridge: _EpochBridge
+) -> TrainResult:
+    values = hist.get(monitor)
+    if not values:
+        raise TrialFailed(f"metric {monitor!r} was not produced by training")
+    pick = np.nanargmin if monitor == "loss" or direction == "minimize" else np.nanargmax
+    best_index = 0 if np.all(np.isnan(values)) else int(pick(values))
+    best_metrics = {k: v[best_index] for k, v in hist.items() if len(v) > best_index}
+    return TrainResult(
+        history=hist,
+        epochs_run=len(values),
+        best_epoch=best_index + 1,
+        best_value=float(values[best_index]),
+        monitor=monitor,
+        seconds=seconds,
+        stopped_by_hook=bridge.stopped_by_hook,
+        best_metrics=best_metrics,
+    )
+
+
+def _fit_targets(data: Dataset, y: np.ndarray) -> np.ndarray:
+    if data.target_scaler is None:
+        return y
+    return data.target_scaler.transform(np.asarray(y, dtype=np.float64)[:, None]).reshape(-1)
+
+
+def predict_model(model: keras.Model, X: np.ndarray) -> np.ndarray:
+    """Raw model outputs (class probabilities or scaled regression values)."""
+    return np.asarray(model.predict(X, batch_size=1024, verbose=0))
+
+
+def evaluate_model(
+    model: keras.Model, data: Dataset, X: np.ndarray, y: np.ndarray
+) -> dict[str, float]:
+    """Metrics of ``model`` on ``(X, y)``, named without a prefix."""
+    return compute_metrics(data.task, y, predict_model(model, X), data.target_scaler)

@@ -1,0 +1,99 @@
+"""A process killed (SIGKILL) in the middle of a trial, then resumed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from helpers import RUN_HPO, run_cli
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+
+def _wait_for_running_trial(storage: str, name: str, proc: subprocess.Popen, timeout: float = 180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the study ended before it could be killed: {proc.stderr.read()}")
+        try:
+            if not Path(storage.removeprefix("sqlite:///")).exists():
+                raise KeyError(name)
+            study = optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            time.sleep(0.5)
+            continue
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        if running and len(running[0].intermediate_values) >= 2:
+            return running[0]
+        time.sleep(0.3)
+    raise AssertionError("no trial reached its second epoch in time")
+
+
+def test_killed_trial_is_failed_requeued_and_rerun(tmp_path: Path, csv_file: Path) -> None:
+    cfg_path = tmp_path / "kill.yaml"
+    cfg = {
+        "study": {
+            "name": "killme",
+            "n_trials": 2,
+            "sampler": "random",
+            "pruner": "none",
+            "metric": "val_loss",
+            "heartbeat_interval": 1,
+            "grace_period": 2,
+        },
+        "data": {"source": str(csv_file), "target": "label"},
+        "training": {"epochs": 40, "patience": 40, "batch_size": 4},
+        "models": {
+            "mlp": {
+                "search_space": {
+                    "hidden_layers": [[8], [16]],
+                    "learning_rate": {"low": 1e-4, "high": 1e-3, "log": True},
+                }
+            }
+        },
+    }
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    storage = f"sqlite:///{tmp_path / 'hpo_studies' / 'killme.db'}"
+    proc = subprocess.Popen(
+        [sys.executable, str(RUN_HPO), "--config", str(cfg_path), "--root", str(tmp_path), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        victim = _wait_for_running_trial(storage, "killme.mlp", proc)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    study = optuna.load_study(study_name="killme.mlp", storage=storage)
+    assert study.trials[victim.number].state == optuna.trial.TrialState.RUNNING
+
+    resumed = run_cli("--config", str(cfg_path), root=tmp_path, check=True)
+    assert "left running by a stopped process" in resumed.stdout
+
+    trials = optuna.load_study(study_name="killme.mlp", storage=storage).trials
+    states = [t.state for t in trials]
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert trials[victim.number].state == optuna.trial.TrialState.FAIL
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(retries) == 1, "the interrupted configuration is queued exactly once"
+    assert retries[0].state == optuna.trial.TrialState.COMPLETE
+    assert retries[0].params == victim.params
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 2, "the study completes its budget"
+    assert (tmp_path / "models" / "hpo_derived" / "killme" / "final_model_mlp.keras").is_file()
+
+    # MLflow mirrors it: the killed trial's run is failed, not left running.
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    run = client.get_run(victim.user_attrs["mlflow_run_id"])
+    assert run.info.status == "FAILED"
+    assert run.data.tags["hpolab.state"] == "failed"
