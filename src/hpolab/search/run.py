@@ -132,6 +132,7 @@ def run_study(
     summaries: dict[str, dict[str, Any]] = {}
     new_trials = 0
     fit_seconds = 0.0
+    hook_seconds = 0.0
     search_seconds = 0.0
     try:
         for mt, space in spaces.items():
@@ -142,8 +143,18 @@ def run_study(
             _search(cfg, study, objective, space, tracker, reporter)
             search_seconds += time.perf_counter() - t0
             fit_seconds += sum(objective.fit_seconds)
-            new_trials += len(study.trials) - before
+            hook_seconds += objective.hook_seconds
+            added = len(study.trials) - before
+            new_trials += added
             summary = _summary(cfg, mt, study, space)
+            elapsed = time.perf_counter() - t0
+            training = sum(objective.fit_seconds) - objective.hook_seconds
+            summary["last_run_timing"] = {
+                "new_trials": added,
+                "search_seconds": round(elapsed, 3),
+                "training_seconds": round(training, 3),
+                "bookkeeping_seconds": round(elapsed - training, 3),
+            }
             final = _final_model(cfg, mt, study, space, data, layout, tracker, parent_id, reporter)
             if final is not None:
                 summary["final_model"] = {
@@ -174,7 +185,8 @@ def run_study(
     write_combined_results(combined, name, summaries)
     if tracker is not None and parent_id is not None:
         _log_parent_summary(tracker, parent_id, summaries, combined)
-    overhead = (search_seconds - fit_seconds) / new_trials if new_trials else None
+    # Per trial: everything but model training (storage, sampler, MLflow, artifacts).
+    overhead = (search_seconds - fit_seconds + hook_seconds) / new_trials if new_trials else None
     return StudyResult(
         study=name,
         metric=cfg.study.metric,

@@ -17,7 +17,7 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import mlflow  # noqa: E402
-from mlflow.entities import Metric, Param, RunStatus, ViewType  # noqa: E402
+from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
@@ -64,9 +64,12 @@ class TrialRun:
         tags = {STATE_TAG: state}
         if error:
             tags["hpolab.error"] = error[:5000]
-        self.client.log_batch(self.run_id, metrics=metrics, params=params)
-        for key, text in tags.items():
-            self.client.set_tag(self.run_id, key, text)
+        self.client.log_batch(
+            self.run_id,
+            metrics=metrics,
+            params=params,
+            tags=[RunTag(k, v) for k, v in tags.items()],
+        )
         self.client.set_terminated(self.run_id, status=_STATUS[state])
 
 
@@ -145,7 +148,7 @@ class StudyTracker:
             },
         )
         params_batch = [Param(k, _param_text(v)) for k, v in params.items()]
-        if params_batch:
+        if params_batch:  # one write for every parameter
             self.client.log_batch(run.info.run_id, params=params_batch)
         return TrialRun(self.client, run.info.run_id)
 
