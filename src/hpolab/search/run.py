@@ -39,7 +39,8 @@ from hpolab.search.storage import (
 )
 from hpolab.tracking import StudyTracker
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+# Optuna logs every failed trial with a traceback; failures are reported in one line instead.
+optuna.logging.set_verbosity(optuna.logging.ERROR)
 _FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -358,7 +359,14 @@ def _search(
     deadline = time.monotonic() + cfg.study.timeout if cfg.study.timeout else None
 
     def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        reporter.trial_done(mt, min(counted_trials(study), target), _best_or_none(study))
+        if trial.state == TrialState.FAIL:
+            reason = trial.user_attrs.get("error", "see the trial's MLflow run")
+            reporter.message(f"{mt}: trial {trial.number} failed: {reason}")
+        counted = counted_trials(study)
+        reporter.trial_done(mt, min(counted, target), _best_or_none(study))
+        # Other workers sharing the storage also add trials: stop at the shared budget.
+        if counted >= target and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            study.stop()
 
     reporter.trial_done(mt, min(counted_trials(study), target), _best_or_none(study))
     while True:
