@@ -75,3 +75,51 @@ def small_config(path: Path, data: Path, name: str = "s", **study: object) -> Pa
     }
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def start_and_wait_for_running_trial(config: Path, root: Path, study: str, timeout: float = 180):
+    """Start ``run_hpo.py --config`` in the background; return it and a trial in mid-training.
+
+    Waits until a trial of ``<study>.mlp`` is RUNNING and has reported two epochs, so a
+    signal sent next lands in the middle of a trial.
+    """
+    import sqlite3
+    import time
+
+    import optuna
+
+    proc = subprocess.Popen(
+        [sys.executable, str(RUN_HPO), "--config", str(config), "--root", str(root), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=root,
+    )
+    db = root / "hpo_studies" / f"{study}.db"
+    deadline = time.monotonic() + timeout
+    # Poll read-only with sqlite3: opening the storage with Optuna while the study process
+    # is still creating its tables would race it for the schema.
+    query = (
+        "SELECT t.number, COUNT(v.trial_intermediate_value_id) FROM trials t "
+        "JOIN studies s ON s.study_id = t.study_id "
+        "LEFT JOIN trial_intermediate_values v ON v.trial_id = t.trial_id "
+        "WHERE s.study_name = ? AND t.state = 'RUNNING' GROUP BY t.trial_id"
+    )
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        if proc.poll() is not None:
+            raise AssertionError(f"the study ended before a trial was caught: {proc.stderr.read()}")
+        if not db.exists():
+            continue
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+                rows = conn.execute(query, (f"{study}.mlp",)).fetchall()
+        except sqlite3.OperationalError:  # tables not created yet
+            continue
+        caught = [number for number, n_values in rows if n_values >= 2]
+        if caught:
+            storage = f"sqlite:///{db}"
+            trials = optuna.load_study(study_name=f"{study}.mlp", storage=storage).trials
+            return proc, trials[caught[0]]
+    proc.kill()
+    raise AssertionError("no trial reached its second epoch in time")

@@ -8,14 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import optuna
 import pytest
 import yaml
-from helpers import RUN_HPO, run_cli, small_config
+from helpers import RUN_HPO, run_cli, small_config, start_and_wait_for_running_trial
 from mlflow.tracking import MlflowClient
 
 import hpolab
@@ -55,25 +54,7 @@ def test_ctrl_c_keeps_finished_trials_and_requeues_the_interrupted_one(
     cfg["study"]["n_trials"] = 2
     cfg["training"].update(epochs=60, patience=60, batch_size=4)
     cfg_path.write_text(yaml.safe_dump(cfg))
-    proc = subprocess.Popen(
-        [sys.executable, str(RUN_HPO), "--config", str(cfg_path), "--root", str(tmp_path), "-q"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    )
-    db = tmp_path / "hpo_studies" / "intr.db"
-    deadline = time.monotonic() + 180
-    victim = None
-    while victim is None and time.monotonic() < deadline:
-        time.sleep(0.3)
-        if not db.exists():
-            continue
-        with contextlib.suppress(KeyError):
-            running = _study(tmp_path, "intr").get_trials(states=(TS.RUNNING,))
-            if running and len(running[0].intermediate_values) >= 2:
-                victim = running[0]
-    assert victim is not None, "no trial got going"
+    proc, victim = start_and_wait_for_running_trial(cfg_path, tmp_path, "intr")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

@@ -4,37 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import optuna
 import pytest
 import yaml
-from helpers import RUN_HPO, run_cli
+from helpers import run_cli, start_and_wait_for_running_trial
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow
-
-
-def _wait_for_running_trial(storage: str, name: str, proc: subprocess.Popen, timeout: float = 180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the study ended before it could be killed: {proc.stderr.read()}")
-        try:
-            if not Path(storage.removeprefix("sqlite:///")).exists():
-                raise KeyError(name)
-            study = optuna.load_study(study_name=name, storage=storage)
-        except KeyError:
-            time.sleep(0.5)
-            continue
-        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-        if running and len(running[0].intermediate_values) >= 2:
-            return running[0]
-        time.sleep(0.3)
-    raise AssertionError("no trial reached its second epoch in time")
 
 
 def test_killed_trial_is_failed_requeued_and_rerun(tmp_path: Path, csv_file: Path) -> None:
@@ -62,18 +40,9 @@ def test_killed_trial_is_failed_requeued_and_rerun(tmp_path: Path, csv_file: Pat
     }
     cfg_path.write_text(yaml.safe_dump(cfg))
     storage = f"sqlite:///{tmp_path / 'hpo_studies' / 'killme.db'}"
-    proc = subprocess.Popen(
-        [sys.executable, str(RUN_HPO), "--config", str(cfg_path), "--root", str(tmp_path), "-q"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    )
-    try:
-        victim = _wait_for_running_trial(storage, "killme.mlp", proc)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+    proc, victim = start_and_wait_for_running_trial(cfg_path, tmp_path, "killme")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
     study = optuna.load_study(study_name="killme.mlp", storage=storage)
     assert study.trials[victim.number].state == optuna.trial.TrialState.RUNNING
 
