@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -41,25 +43,40 @@ def open_storage(
         engine_kwargs["connect_args"] = {"timeout": 60}
     else:
         engine_kwargs["pool_pre_ping"] = True
-    try:
-        with warnings.catch_warnings():
-            # Heartbeats are marked experimental by Optuna; they are what makes resume safe.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period or 3 * heartbeat_interval,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                    max_retry=max_retries
-                ),
-            )
-    except Exception as exc:  # SQLAlchemy raises many types; all mean "cannot open".
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StorageError(
-            f"--storage: cannot open {redact(url)}: {reason[:200]}; give a SQLAlchemy URL such "
-            "as sqlite:///path/to/study.db or postgresql://user@host:5432/dbname"
-        ) from None
+    for attempt in range(3):
+        try:
+            return _rdb_storage(url, engine_kwargs, heartbeat_interval, grace_period, max_retries)
+        except Exception as exc:  # SQLAlchemy raises many types; all mean "cannot open".
+            # Workers starting together on a new database race to create its schema; the
+            # loser sees an IntegrityError and succeeds on a second try.
+            if "IntegrityError" in type(exc).__name__ and attempt < 2:
+                time.sleep(0.5 + random.random())
+                continue
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StorageError(
+                f"study.storage (--storage): cannot open {redact(url)}: {reason[:200]}; "
+                "give a SQLAlchemy URL such as sqlite:///path/to/study.db or postgresql://user@host:5432/dbname"
+            ) from None
+    raise AssertionError("unreachable")
+
+
+def _rdb_storage(
+    url: str,
+    engine_kwargs: dict[str, Any],
+    heartbeat_interval: int,
+    grace_period: int | None,
+    max_retries: int,
+) -> RDBStorage:
+    with warnings.catch_warnings():
+        # Heartbeats are marked experimental by Optuna; they are what makes resume safe.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period or 3 * heartbeat_interval,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retries),
+        )
 
 
 def study_names(storage: RDBStorage) -> list[str]:

@@ -1,0 +1,114 @@
+"""Unit tests of engine pieces on tiny data: training hooks, pruning, budgets, atomic writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from hpolab.config import DataSection, TrainingSection
+from hpolab.data import load_dataset
+from hpolab.errors import ConfigError
+from hpolab.layout import atomic_save, atomic_write_json, check_name
+from hpolab.models import build_model
+from hpolab.search.objective import PruningHook
+from hpolab.search.run import counted_trials
+from hpolab.training.fit import fit_model, training_params
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    return load_dataset(DataSection(source="builtin:breast_cancer"))
+
+
+def _model(data):
+    return build_model("mlp", {"hidden_layers": [8]}, data.input_shape, data.task, data.n_outputs)
+
+
+def test_fit_calls_hooks_every_epoch_and_reports_best_epoch(tiny_data) -> None:
+    seen: list[tuple[int, dict]] = []
+    hp = training_params({"epochs": 3}, TrainingSection(patience=5))
+    result = fit_model(
+        _model(tiny_data),
+        tiny_data,
+        hp,
+        monitor="val_accuracy",
+        direction="maximize",
+        hooks=[lambda epoch, logs: seen.append((epoch, logs))],
+    )
+    assert [e for e, _ in seen] == [1, 2, 3]
+    assert {"loss", "val_loss", "val_accuracy", "val_f1_macro", "val_auc"} <= set(seen[0][1])
+    values = result.history["val_accuracy"]
+    assert result.best_value == max(values) and values[result.best_epoch - 1] == max(values)
+    assert result.epochs_run == 3
+
+
+def test_a_hook_returning_true_stops_training(tiny_data) -> None:
+    hp = training_params({"epochs": 10}, TrainingSection())
+    result = fit_model(
+        _model(tiny_data),
+        tiny_data,
+        hp,
+        monitor="val_loss",
+        direction="minimize",
+        hooks=[lambda epoch, logs: epoch >= 2],
+    )
+    assert result.epochs_run == 2 and result.stopped_by_hook
+
+
+def test_pruning_hook_reports_each_epoch_and_prunes_a_bad_trial() -> None:
+    study = optuna.create_study(
+        direction="minimize", pruner=optuna.pruners.MedianPruner(n_startup_trials=2)
+    )
+    for _ in range(2):
+        good = study.ask()
+        hook = PruningHook(good, "val_loss")
+        for epoch in range(1, 4):
+            assert hook(epoch, {"val_loss": 0.1}) is False
+        study.tell(good, 0.1)
+    bad = study.ask()
+    hook = PruningHook(bad, "val_loss")
+    assert hook(1, {"val_loss": 5.0}) is True
+    assert hook.pruned_at == 1 and bad.storage.get_trial(bad._trial_id).intermediate_values == {
+        1: 5.0
+    }
+
+
+def test_budget_counts_requeued_failures_once() -> None:
+    study = optuna.create_study()
+    study.add_trial(optuna.create_trial(state=optuna.trial.TrialState.FAIL))
+    assert counted_trials(study) == 1  # a failure that is not retried uses budget
+    study.add_trial(
+        optuna.create_trial(
+            state=optuna.trial.TrialState.WAITING,
+            system_attrs={"failed_trial": 0, "retry_history": [0]},
+        )
+    )
+    assert counted_trials(study) == 0  # ...but a re-queued one does not, until it runs
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "..", "", ".hidden", "x" * 101, "a b"])
+def test_unsafe_names_are_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match="not a valid name"):
+        check_name(name, "study.name")
+
+
+def test_atomic_writes_leave_the_old_file_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "out.json"
+    atomic_write_json(target, {"v": 1})
+
+    def broken(tmp: Path) -> None:
+        tmp.write_text("partial")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_save(target, broken)
+    assert target.read_text().strip().startswith("{") and '"v": 1' in target.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_scaler_statistics_come_from_the_training_split(tiny_data) -> None:
+    assert np.allclose(tiny_data.X_train.mean(axis=0), 0, atol=1e-4)
+    assert not np.allclose(tiny_data.X_test.mean(axis=0), 0, atol=1e-4)
