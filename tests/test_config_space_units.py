@@ -1,0 +1,156 @@
+"""Config validation and search-space replay (fast, no training)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from hpolab.config import ParamSpec, load_config
+from hpolab.errors import ConfigError
+from hpolab.search.samplers import make_pruner, make_sampler
+from hpolab.search.space import SearchSpace
+
+
+def test_short_forms_expand_to_typed_params() -> None:
+    assert ParamSpec.model_validate([1, 2]).type == "categorical"
+    assert ParamSpec.model_validate("relu").type == "fixed"
+    assert ParamSpec.model_validate({"low": 1, "high": 4}).type == "int"
+    assert ParamSpec.model_validate({"low": 0.0, "high": 1}).type == "float"
+
+
+def test_overrides_and_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("study: {name: a, metric: val_r2}\nmodels: {cnn1d: {}}\n")
+    cfg = load_config(path, n_trials=7, **{"training.batch_size": 8})
+    assert cfg.study.n_trials == 7 and cfg.training.batch_size == 8
+    assert cfg.study.resolved_direction == "maximize"
+    assert "filters" in cfg.models["cnn1d"].search_space  # default space filled in
+    with pytest.raises(ConfigError, match="does not apply to classification"):
+        cfg.check_task("classification")
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"study": {"n_trial": 3}}, "study.n_trial: unknown key; did you mean 'n_trials'?"),
+        ({"study": {"sampler": "bayes"}}, "study.sampler"),
+        ({"study": {"name": "../x"}}, "study.name"),
+        ({"study": {"n_trials": 0}}, "study.n_trials"),
+        ({"models": {"mlp": {"search_space": {"dropout": {"low": 0.5, "high": 0.1}}}}}, "<= high"),
+        (
+            {"models": {"mlp": {"search_space": {"units": {"low": 0, "high": 9, "log": True}}}}},
+            "low > 0",
+        ),
+        (
+            {
+                "models": {
+                    "mlp": {
+                        "search_space": {"dropout": {"low": 0.1, "high": 0.2, "when": {"nope": 1}}}
+                    }
+                }
+            },
+            "unknown parameter 'nope'",
+        ),
+        (
+            {
+                "study": {"sampler": "grid"},
+                "models": {"mlp": {"search_space": {"dropout": {"low": 0.0, "high": 0.5}}}},
+            },
+            "grid search needs finite values",
+        ),
+        ({"data": {"val_size": 0.5, "test_size": 0.5}}, "leaves too little"),
+    ],
+)
+def test_bad_configs_name_the_field(raw: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def _space() -> SearchSpace:
+    cfg = load_config(
+        {
+            "models": {
+                "mlp": {
+                    "search_space": {
+                        "hidden_layers": [[64], [128, 64]],
+                        "optimizer": ["adam", "sgd"],
+                        "momentum": {
+                            "low": 0.0,
+                            "high": 0.9,
+                            "step": 0.45,
+                            "when": {"optimizer": "sgd"},
+                        },
+                        "activation": "gelu",
+                    }
+                }
+            }
+        }
+    )
+    return SearchSpace(cfg.models["mlp"].params())
+
+
+def test_suggest_and_replay_round_trip_lists_conditions_and_fixed_values() -> None:
+    space = _space()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen_conditions = set()
+    for _ in range(20):
+        trial = study.ask()
+        params = space.suggest(trial)
+        assert isinstance(params["hidden_layers"], list)
+        assert isinstance(trial.params["hidden_layers"], str)  # stored JSON-safe
+        assert ("momentum" in params) == (params["optimizer"] == "sgd")
+        assert params["activation"] == "gelu" and "activation" not in trial.params
+        study.tell(trial, 0.0)
+        assert space.replay(study.trials[-1].params) == params
+        seen_conditions.add(params["optimizer"])
+    assert seen_conditions == {"adam", "sgd"}
+
+
+def test_grid_points_drop_inactive_duplicates() -> None:
+    # 2 layer choices x (adam + sgd x 3 momentum values) = 2 x 4 distinct configurations.
+    assert _space().grid_size() == 8
+
+
+def test_grid_sampler_runs_every_point_once() -> None:
+    cfg = load_config(
+        {
+            "study": {"sampler": "grid"},
+            "models": {
+                "mlp": {
+                    "param_grid": {
+                        "hidden_layers": [[4], [8, 4]],
+                        "learning_rate": [0.001, 0.003, 0.01],
+                    }
+                }
+            },
+        }
+    )
+    space = SearchSpace(cfg.models["mlp"].params())
+    study = optuna.create_study(sampler=make_sampler("grid", space, 0))
+    study.optimize(lambda t: float(len(str(space.suggest(t)))), n_trials=50)
+    assert len(study.trials) == 6
+    assert len({str(space.replay(t.params)) for t in study.trials}) == 6
+
+
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [
+        ("random", "RandomSampler"),
+        ("tpe", "TPESampler"),
+        ("gp", "GPSampler"),
+        ("cmaes", "CmaEsSampler"),
+        ("grid", "GridSampler"),
+    ],
+)
+def test_samplers_by_name(name: str, cls: str) -> None:
+    space = SearchSpace({"x": ParamSpec(type="categorical", choices=[1, 2])})
+    assert type(make_sampler(name, space, 0)).__name__ == cls
+
+
+def test_pruners_by_name() -> None:
+    assert isinstance(make_pruner("none", 5), optuna.pruners.NopPruner)
+    assert isinstance(make_pruner("median", 5), optuna.pruners.MedianPruner)
+    assert isinstance(make_pruner("hyperband", 5), optuna.pruners.HyperbandPruner)
