@@ -10,7 +10,7 @@ import pytest
 
 from hpolab.config import DataSection, TrainingSection
 from hpolab.data import load_dataset
-from hpolab.errors import ConfigError
+from hpolab.errors import ConfigError, TrialFailed
 from hpolab.layout import atomic_save, atomic_write_json, check_name
 from hpolab.models import build_model
 from hpolab.search.objective import PruningHook
@@ -56,6 +56,12 @@ def test_a_hook_returning_true_stops_training(tiny_data) -> None:
         hooks=[lambda epoch, logs: epoch >= 2],
     )
     assert result.epochs_run == 2 and result.stopped_by_hook
+
+
+def test_a_diverging_loss_fails_the_trial_with_a_hint(tiny_data) -> None:
+    hp = training_params({"optimizer": "sgd", "learning_rate": 1e8, "epochs": 3}, TrainingSection())
+    with pytest.raises(TrialFailed, match="lower the learning rate"):
+        fit_model(_model(tiny_data), tiny_data, hp, monitor="val_loss", direction="minimize")
 
 
 def test_pruning_hook_reports_each_epoch_and_prunes_a_bad_trial() -> None:

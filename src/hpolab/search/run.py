@@ -245,6 +245,8 @@ def _reset(name: str, storage: RDBStorage, layout: Layout, reporter: Reporter) -
         n_runs = tracker.delete_runs()
         if n_runs:
             removed.append(f"{n_runs} MLflow runs of experiment {name}")
+        if tracker.delete_registered_model():
+            removed.append(f"registered model {name}")
     except Exception as exc:  # a broken tracking store must not block a reset
         removed.append(f"(MLflow runs not removed: {exc})")
     reporter.message(

@@ -246,6 +246,14 @@ class StudyTracker:
             if not page_token:
                 return count
 
+    def delete_registered_model(self) -> bool:
+        """Delete the study's registered model (all its versions); True if there was one."""
+        try:
+            self.client.delete_registered_model(self.study)
+        except MlflowException:
+            return False
+        return True
+
     def child_runs(self) -> list[Any]:
         """Every active trial run of the experiment."""
         return list(

@@ -74,6 +74,15 @@ def _optimizer(hp: dict[str, Any]) -> keras.optimizers.Optimizer:
     raise ConfigError(f"optimizer: unknown optimizer {name!r}; use adam, adamw, sgd or rmsprop")
 
 
+class _StopOnNaN(keras.callbacks.Callback):
+    """Stop at the first non-finite batch loss, silently (the caller reports it once)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
+
+
 class _EpochBridge(keras.callbacks.Callback):
     """Adds validation metrics to Keras logs and calls the epoch hooks."""
 
@@ -120,7 +129,7 @@ def fit_model(
     """
     compile_model(model, data.task, hp)
     y_train = _fit_targets(data, data.y_train)
-    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
+    callbacks: list[keras.callbacks.Callback] = [_StopOnNaN()]
     if use_validation:
         X_fit, y_fit = data.X_train, y_train
         validation = (data.X_val, _fit_targets(data, data.y_val))
