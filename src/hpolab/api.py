@@ -113,7 +113,7 @@ def load_final_model(
     The model is loaded with ``safe_mode=True`` and checked against the checksum in its
     sidecar JSON, so a model and metadata from different runs are never paired.
     """
-    from hpolab.search.retrain import file_sha256
+    from hpolab.layout import file_sha256
 
     layout = Layout.from_root(root)
     check_name(study, "study")

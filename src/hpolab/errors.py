@@ -35,3 +35,7 @@ class StorageError(HpolabError):
 
 class TrialFailed(HpolabError):
     """A trial could not produce a value (for example the loss became NaN)."""
+
+
+class CacheMismatchError(HpolabError):
+    """A cached estimator was trained on other data or another grid than asked for."""

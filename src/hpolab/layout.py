@@ -6,6 +6,7 @@ workspaces can coexist and tests can run in a temporary directory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -63,6 +64,11 @@ class Layout:
     @property
     def models_dir(self) -> Path:
         return self.root / "models"
+
+    @property
+    def cached_models_dir(self) -> Path:
+        """Default home of the cached estimators' artifacts."""
+        return self.models_dir / "cached"
 
     def study_db(self, study: str) -> Path:
         return self.studies_dir / f"{study}.db"
@@ -137,6 +143,15 @@ def atomic_save(target: Path, save: Callable[[Path], None], suffix: str = "") ->
     """Call ``save(tmp_path)`` and move the result onto ``target`` atomically."""
     with atomic_path(target, suffix=suffix) as tmp:
         save(tmp)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes (integrity check of saved models and caches)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _json_default(obj: Any) -> Any:

@@ -108,10 +108,10 @@ def load_dataset(cfg: DataSection) -> Dataset:
     X, y_raw, names, builtin_task = load_source(cfg.source, cfg.target, dict(cfg.options))
     if len(X) < MIN_SAMPLES:
         raise DataError(f"data.source: only {len(X)} samples; at least {MIN_SAMPLES} are needed")
-    task = cfg.task or builtin_task or _infer_task(y_raw)
+    task = cfg.task or builtin_task or infer_task(y_raw)
     classes: list[Any] | None = None
     if task == "classification":
-        y, classes = _encode_labels(y_raw)
+        y, classes = encode_labels(y_raw)
     else:
         try:
             y = np.asarray(y_raw, dtype=np.float64)
@@ -144,7 +144,8 @@ def load_dataset(cfg: DataSection) -> Dataset:
     )
 
 
-def _infer_task(y: np.ndarray) -> str:
+def infer_task(y: np.ndarray) -> str:
+    """``classification`` for labels and few distinct integers, else ``regression``."""
     if y.dtype.kind in "USOb":
         return "classification"
     if y.dtype.kind in "iu" and len(np.unique(y)) <= MAX_INFERRED_CLASSES:
@@ -152,7 +153,8 @@ def _infer_task(y: np.ndarray) -> str:
     return "regression"
 
 
-def _encode_labels(y_raw: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+def encode_labels(y_raw: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+    """Labels as integer codes 0..k-1, and the sorted classes they stand for."""
     classes, encoded = np.unique(y_raw, return_inverse=True)
     if len(classes) < 2:
         raise DataError(

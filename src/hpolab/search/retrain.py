@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import hashlib
 import json
 import platform
 import time
@@ -17,7 +16,7 @@ import optuna
 
 from hpolab.config import StudyConfig
 from hpolab.data.dataset import Dataset
-from hpolab.layout import Layout, atomic_save, atomic_write_json
+from hpolab.layout import Layout, atomic_save, atomic_write_json, file_sha256
 from hpolab.models import build_model
 from hpolab.search.space import SearchSpace
 from hpolab.training.fit import evaluate_model, fit_model, training_params
@@ -34,14 +33,6 @@ class FinalModelInfo:
     mlflow_run_id: str | None
     seconds: float
     reused: bool = False
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def existing_final(

@@ -57,10 +57,11 @@ def compile_model(model: keras.Model, task: str, hp: dict[str, Any]) -> None:
             f"training.loss: unknown loss {loss!r}; use 'auto' or a Keras loss"
         ) from None
     metrics = ["accuracy"] if task == "classification" else []
-    model.compile(optimizer=_optimizer(hp), loss=loss_fn, metrics=metrics)
+    model.compile(optimizer=make_optimizer(hp), loss=loss_fn, metrics=metrics)
 
 
-def _optimizer(hp: dict[str, Any]) -> keras.optimizers.Optimizer:
+def make_optimizer(hp: dict[str, Any]) -> keras.optimizers.Optimizer:
+    """The optimizer named by ``hp["optimizer"]`` (default adam) at ``hp["learning_rate"]``."""
     name = hp.get("optimizer", "adam")
     lr = float(hp.get("learning_rate", 1e-3))
     if name == "adam":
@@ -74,7 +75,7 @@ def _optimizer(hp: dict[str, Any]) -> keras.optimizers.Optimizer:
     raise ConfigError(f"optimizer: unknown optimizer {name!r}; use adam, adamw, sgd or rmsprop")
 
 
-class _StopOnNaN(keras.callbacks.Callback):
+class StopOnNaN(keras.callbacks.Callback):
     """Stop at the first non-finite batch loss, silently (the caller reports it once)."""
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
@@ -129,7 +130,7 @@ def fit_model(
     """
     compile_model(model, data.task, hp)
     y_train = _fit_targets(data, data.y_train)
-    callbacks: list[keras.callbacks.Callback] = [_StopOnNaN()]
+    callbacks: list[keras.callbacks.Callback] = [StopOnNaN()]
     if use_validation:
         X_fit, y_fit = data.X_train, y_train
         validation = (data.X_val, _fit_targets(data, data.y_val))
