@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from hpolab import __version__
+from hpolab.cli import cache as cache_cmd
 from hpolab.cli import run as run_cmd
 from hpolab.cli.common import Parser, guarded, parse
 
@@ -24,6 +25,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_cmd.add_arguments(run_parser)
     run_parser.set_defaults(handler=run_cmd.run)
+    cache_parser = sub.add_parser(
+        "cache",
+        help="list, show or clear cached estimators (hpolab.estimators)",
+        description=cache_cmd.DESCRIPTION,
+        epilog=cache_cmd.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cache_cmd.add_arguments(cache_parser)
+    cache_parser.set_defaults(handler=cache_cmd.run)
     return parser
 
 
