@@ -60,6 +60,8 @@ def small_config(path: Path, data: Path, name: str = "s", **study: object) -> Pa
             "sampler": "tpe",
             "pruner": "none",
             "seed": 1,
+            # Plots are tested on their own; skipping them keeps the suite fast.
+            "plots": False,
             **study,
         },
         "data": {"source": str(data), "target": "label"},

@@ -179,6 +179,7 @@ class StudySection(_Strict):
     heartbeat_interval: int = Field(default=10, ge=1)
     grace_period: int | None = Field(default=None, ge=1)
     max_retries: int = Field(default=3, ge=0)
+    plots: bool = Field(default=True, description="draw the visualizations after the search")
 
     @field_validator("name")
     @classmethod
@@ -351,6 +352,7 @@ OVERRIDE_PATHS = {
     "seed": "study.seed",
     "metric": "study.metric",
     "storage": "study.storage",
+    "plots": "study.plots",
     "data": "data.source",
     "target": "data.target",
     "task": "data.task",

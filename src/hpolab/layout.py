@@ -82,6 +82,12 @@ class Layout:
     def results_file(self, study: str, model_type: str) -> Path:
         return self.results_dir(study) / f"hpo_results_{model_type}.json"
 
+    def visualizations_dir(self, study: str, model_type: str) -> Path:
+        return self.results_dir(study) / f"{model_type}_visualizations"
+
+    def report_file(self, study: str) -> Path:
+        return self.results_dir(study) / f"{study}_report.pdf"
+
     def combined_results_file(self, study: str) -> Path:
         return self.results_dir(study) / "hpo_combined_results.json"
 

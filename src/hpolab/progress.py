@@ -54,7 +54,8 @@ class RichReporter:
         self._tasks: dict[str, TaskID] = {}
 
     def message(self, text: str) -> None:
-        self.console.print(text)
+        # Messages carry paths and URLs: never break them across lines.
+        self.console.print(text, soft_wrap=True)
 
     def start(self, model_type: str, total: int, done: int) -> None:
         if self._progress is None:

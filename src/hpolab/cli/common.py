@@ -60,3 +60,67 @@ def guarded(run: Callable[[], int]) -> int:
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(list(argv) if argv is not None else None)
+
+
+def add_store_options(parser: argparse.ArgumentParser, json_output: bool = True) -> None:
+    """``--root``, ``--storage`` (and ``--json``): where studies live, how to print."""
+    add_root_option(parser)
+    parser.add_argument(
+        "--storage",
+        metavar="URL",
+        help="SQLAlchemy URL of a study kept outside the root (e.g. PostgreSQL)",
+    )
+    if json_output:
+        parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def print_json(data: object) -> None:
+    """Machine-readable output on stdout."""
+    import json
+
+    print(json.dumps(data, indent=2, default=str))
+
+
+def console():  # noqa: ANN201 - rich is imported lazily
+    """A rich console on stdout."""
+    from rich.console import Console
+
+    return Console()
+
+
+def fmt(value: object, digits: int = 5) -> str:
+    """A number for a table cell; ``-`` for nothing."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def duration(seconds: float | None) -> str:
+    """``1h02m``, ``3m05s`` or ``12s``."""
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def subcommand(
+    sub: argparse._SubParsersAction,
+    name: str,
+    help_text: str,
+    description: str,
+    epilog: str = "",
+) -> argparse.ArgumentParser:
+    """Add subcommand ``name`` with a readable description and examples."""
+    return sub.add_parser(
+        name,
+        help=help_text,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )

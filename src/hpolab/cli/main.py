@@ -7,6 +7,19 @@ import sys
 from collections.abc import Sequence
 
 from hpolab import __version__
+from hpolab.cli import (
+    best,
+    compare,
+    delete,
+    fetch,
+    plots,
+    report,
+    retrain,
+    status,
+    studies,
+    trials,
+    ui,
+)
 from hpolab.cli import cache as cache_cmd
 from hpolab.cli import run as run_cmd
 from hpolab.cli.common import Parser, guarded, parse
@@ -25,6 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_cmd.add_arguments(run_parser)
     run_parser.set_defaults(handler=run_cmd.run)
+    for module in (
+        studies,
+        status,
+        best,
+        trials,
+        fetch,
+        retrain,
+        plots,
+        report,
+        ui,
+        delete,
+        compare,
+    ):
+        module.register(sub)
     cache_parser = sub.add_parser(
         "cache",
         help="list, show or clear cached estimators (hpolab.estimators)",

@@ -78,6 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-mlflow", action="store_true", help="do not mirror the study in MLflow"
     )
+    parser.add_argument(
+        "--no-plots",
+        action="store_true",
+        help="skip the visualizations at the end (hpolab plots draws them later)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output or summary")
 
 
@@ -103,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         models=args.models,
         storage=args.storage,
+        plots=False if args.no_plots else None,
     )
     layout = Layout.from_root(args.root)
     reporter = QuietReporter() if args.quiet else RichReporter()

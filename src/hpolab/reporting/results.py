@@ -8,30 +8,59 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+from optuna.importance import (
+    FanovaImportanceEvaluator,
+    PedAnovaImportanceEvaluator,
+    get_param_importances,
+)
 
 from hpolab.layout import atomic_write_json
 
 # Below this many complete trials an importance estimate is mostly noise.
 MIN_TRIALS_FOR_IMPORTANCE = 5
+# Below this many, the estimates move a lot from one trial to the next.
+TRUSTED_TRIALS = 20
 
 
 def param_importance(study: optuna.Study, seed: int | None = 0) -> dict[str, Any]:
-    """fANOVA importance of each parameter, or a note saying why there is none."""
+    """Parameter importance by fANOVA (``values``) and PED-ANOVA (``ped_anova``).
+
+    Below :data:`MIN_TRIALS_FOR_IMPORTANCE` complete trials there is none, and below
+    :data:`TRUSTED_TRIALS` a ``note`` says the estimates are rough.
+    """
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
+    n = len(complete)
+    if n < MIN_TRIALS_FOR_IMPORTANCE:
         return {
             "values": {},
-            "note": f"{len(complete)} complete trials; at least {MIN_TRIALS_FOR_IMPORTANCE} "
+            "ped_anova": {},
+            "note": f"{n} complete trials; at least {MIN_TRIALS_FOR_IMPORTANCE} "
             "are needed to estimate parameter importance",
         }
+    result: dict[str, Any] = {
+        "values": _importance(study, FanovaImportanceEvaluator(seed=seed)),
+        "method": "fanova",
+        "ped_anova": _importance(study, PedAnovaImportanceEvaluator()),
+        "n_complete_trials": n,
+    }
+    if n < TRUSTED_TRIALS:
+        result["note"] = (
+            f"only {n} complete trials: importances are rough estimates; "
+            f"trust them from about {TRUSTED_TRIALS}"
+        )
+    if not result["values"]:
+        result["note"] = "importance not available for this search space"
+    return result
+
+
+def _importance(study: optuna.Study, evaluator: Any) -> dict[str, float]:
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            values = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed))
-    except (RuntimeError, ValueError) as exc:
-        return {"values": {}, "note": f"importance not available: {exc}"}
-    return {"values": {k: round(float(v), 6) for k, v in values.items()}, "method": "fanova"}
+            warnings.simplefilter("ignore")  # PED-ANOVA is marked experimental
+            values = get_param_importances(study, evaluator=evaluator)
+    except (RuntimeError, ValueError, ZeroDivisionError):
+        return {}
+    return {k: round(float(v), 6) for k, v in values.items()}
 
 
 def write_results(path: Path, summary: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from hpolab.data.dataset import Dataset
 from hpolab.layout import Layout, atomic_save, atomic_write_json, file_sha256
 from hpolab.models import build_model
 from hpolab.search.space import SearchSpace
-from hpolab.training.fit import evaluate_model, fit_model, training_params
+from hpolab.training.fit import evaluate_model, fit_model, predict_model, training_params
 
 
 @dataclass
@@ -95,6 +95,7 @@ def retrain_best(
     )
     seconds = time.perf_counter() - start
     test_metrics = evaluate_model(model, data, data.X_test, data.y_test)
+    test_outputs = test_predictions(model, data)
     model_path = layout.final_model_path(cfg.study.name, model_type)
     atomic_save(model_path, lambda tmp: model.save(tmp), suffix=".keras")
     sidecar = {
@@ -110,6 +111,7 @@ def retrain_best(
         },
         "test_metrics": {k: round(float(v), 6) for k, v in test_metrics.items()},
         "n_test_samples": int(len(data.X_test)),
+        "test_outputs": test_outputs,
         "preprocessing": data.preprocessing(),
         "data": {"source": data.source, "target": data.target, "fingerprint": data.fingerprint},
         "trial_mlflow_run_id": trial.user_attrs.get("mlflow_run_id"),
@@ -122,6 +124,25 @@ def retrain_best(
     }
     atomic_write_json(layout.final_sidecar_path(cfg.study.name, model_type), sidecar)
     return model, sidecar, seconds
+
+
+def test_predictions(model: keras.Model, data: Dataset, max_points: int = 500) -> dict[str, Any]:
+    """What reports draw from the test split: a confusion matrix, or true vs predicted."""
+    raw = predict_model(model, data.X_test)
+    if data.task == "classification":
+        from sklearn.metrics import confusion_matrix
+
+        labels = list(range(data.n_outputs))
+        matrix = confusion_matrix(data.y_test, raw.argmax(axis=1), labels=labels)
+        return {"confusion_matrix": matrix.tolist(), "classes": data.classes}
+    pred = raw.reshape(-1, 1)
+    if data.target_scaler is not None:
+        pred = data.target_scaler.inverse(pred)
+    keep = slice(0, max_points)
+    return {
+        "y_true": [round(float(v), 6) for v in data.y_test[keep]],
+        "y_pred": [round(float(v), 6) for v in pred.reshape(-1)[keep]],
+    }
 
 
 def release(model: keras.Model | None) -> None:

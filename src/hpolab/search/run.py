@@ -25,6 +25,8 @@ from hpolab.errors import StudyMismatchError, TrialFailed
 from hpolab.layout import Layout, atomic_write_json
 from hpolab.progress import QuietReporter, Reporter
 from hpolab.reporting import param_importance, write_combined_results, write_results
+from hpolab.reporting.plots import PlotSet, build_plots
+from hpolab.search.catalog import best_trial, trial_rows
 from hpolab.search.objective import Objective
 from hpolab.search.retrain import FinalModelInfo, existing_final, release, retrain_best
 from hpolab.search.samplers import make_pruner, make_sampler
@@ -116,7 +118,7 @@ def run_study(
         url, cfg.study.heartbeat_interval, cfg.study.grace_period, cfg.study.max_retries
     )
     if reset:
-        _reset(name, storage, layout, reporter)
+        delete_study(name, storage, layout, reporter)
     _check_stored(cfg, storage, spaces, data)
 
     reporter.message(f"study [bold]{name}[/]: {data.summary()}")
@@ -131,6 +133,7 @@ def run_study(
 
     results: dict[str, ModelTypeResult] = {}
     summaries: dict[str, dict[str, Any]] = {}
+    opened: dict[str, optuna.Study] = {}
     new_trials = 0
     fit_seconds = 0.0
     hook_seconds = 0.0
@@ -156,7 +159,7 @@ def run_study(
                 "training_seconds": round(training, 3),
                 "bookkeeping_seconds": round(elapsed - training, 3),
             }
-            final = _final_model(cfg, mt, study, space, data, layout, tracker, parent_id, reporter)
+            final = final_model(cfg, mt, study, space, data, layout, tracker, parent_id, reporter)
             if final is not None:
                 summary["final_model"] = {
                     "model": str(final.model_path),
@@ -174,6 +177,7 @@ def run_study(
             ):
                 tracker.log_artifact(final.mlflow_run_id, results_path, "results")
             summaries[mt] = summary
+            opened[mt] = study
             results[mt] = _model_result(mt, summary, results_path, final)
     except KeyboardInterrupt:
         reporter.stop()
@@ -184,6 +188,11 @@ def run_study(
         reporter.stop()
     combined = layout.combined_results_file(name)
     write_combined_results(combined, name, summaries)
+    if cfg.study.plots:
+        for mt, study in opened.items():
+            importance = summaries[mt]["param_importance"].get("values", {})
+            draw_plots(layout, name, mt, study, cfg.study.metric, importance, tracker, parent_id)
+            reporter.message(f"{mt}: plots in {layout.visualizations_dir(name, mt)}")
     if tracker is not None and parent_id is not None:
         _log_parent_summary(tracker, parent_id, summaries, combined)
     # Per trial: everything but model training (storage, sampler, MLflow, artifacts).
@@ -230,8 +239,10 @@ def _check_stored(
                 )
 
 
-def _reset(name: str, storage: RDBStorage, layout: Layout, reporter: Reporter) -> None:
-    """Remove a study's trials, results, final models and MLflow runs, saying what."""
+def delete_study(
+    name: str, storage: RDBStorage, layout: Layout, reporter: Reporter, what: str = "--reset"
+) -> list[str]:
+    """Remove a study's trials, results, final models and MLflow runs; say and return what."""
     removed = []
     for mt in model_types_in(storage, name):
         optuna.delete_study(study_name=optuna_study_name(name, mt), storage=storage)
@@ -250,8 +261,9 @@ def _reset(name: str, storage: RDBStorage, layout: Layout, reporter: Reporter) -
     except Exception as exc:  # a broken tracking store must not block a reset
         removed.append(f"(MLflow runs not removed: {exc})")
     reporter.message(
-        "--reset removed: " + ("; ".join(removed) if removed else "nothing (no stored study)")
+        f"{what} removed: " + ("; ".join(removed) if removed else "nothing (no stored study)")
     )
+    return removed
 
 
 # -- study setup ---------------------------------------------------------------------------
@@ -447,31 +459,11 @@ def _best_or_none(study: optuna.Study) -> float | None:
 def _summary(
     cfg: StudyConfig, model_type: str, study: optuna.Study, space: SearchSpace
 ) -> dict[str, Any]:
-    trials = study.get_trials(deepcopy=False)
+    rows = trial_rows(study, space)
     states: dict[str, int] = {}
-    rows = []
-    for t in trials:
-        state = t.state.name.lower()
-        states[state] = states.get(state, 0) + 1
-        duration = t.duration.total_seconds() if t.duration is not None else None
-        rows.append(
-            {
-                "number": t.number,
-                "state": state,
-                "value": t.value,
-                "params": space.replay(t.params),
-                "duration_seconds": None if duration is None else round(duration, 3),
-                "best_epoch": t.user_attrs.get("best_epoch"),
-                "epochs_run": t.user_attrs.get("epochs_run"),
-                "fit_seconds": t.user_attrs.get("fit_seconds"),
-                "mlflow_run_id": t.user_attrs.get("mlflow_run_id"),
-                "error": t.user_attrs.get("error"),
-                "retry_of": t.system_attrs.get("failed_trial"),
-                "duplicate_of": t.user_attrs.get("duplicate_of"),
-                "intermediate_values": {str(k): v for k, v in t.intermediate_values.items()},
-            }
-        )
-    best = _best_trial(study)
+    for row in rows:
+        states[row["state"]] = states.get(row["state"], 0) + 1
+    best = best_trial(study)
     return {
         "study": cfg.study.name,
         "model_type": model_type,
@@ -483,21 +475,14 @@ def _summary(
         "best_trial": None if best is None else best.number,
         "best_params": {} if best is None else space.replay(best.params),
         "best_val_metrics": {} if best is None else best.user_attrs.get("val_metrics", {}),
-        "n_trials": len(trials),
+        "n_trials": len(rows),
         "states": states,
         "param_importance": param_importance(study, cfg.study.seed),
         "trials": rows,
     }
 
 
-def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    try:
-        return study.best_trial
-    except ValueError:
-        return None
-
-
-def _final_model(
+def final_model(
     cfg: StudyConfig,
     model_type: str,
     study: optuna.Study,
@@ -507,12 +492,15 @@ def _final_model(
     tracker: StudyTracker | None,
     parent_id: str | None,
     reporter: Reporter,
+    trial: optuna.trial.FrozenTrial | None = None,
+    force: bool = False,
 ) -> FinalModelInfo | None:
-    best = _best_trial(study)
+    """Retrain ``trial`` (default: the best) into the final model, unless it is up to date."""
+    best = trial or best_trial(study)
     if best is None:
         reporter.message(f"{model_type}: no complete trial, so no final model")
         return None
-    reuse = existing_final(layout, cfg.study.name, model_type, best.number)
+    reuse = None if force else existing_final(layout, cfg.study.name, model_type, best.number)
     if reuse is not None:
         reporter.message(f"{model_type}: final model of trial {best.number} is up to date")
         return reuse
@@ -520,7 +508,7 @@ def _final_model(
         f"{model_type}: retraining trial {best.number} on train+validation "
         f"({best.user_attrs.get('best_epoch', cfg.training.epochs)} epochs)"
     )
-    model, sidecar, seconds = retrain_best(cfg, model_type, study, space, data, layout)
+    model, sidecar, seconds = retrain_best(cfg, model_type, study, space, data, layout, best)
     release(model)
     model_path = layout.final_model_path(cfg.study.name, model_type)
     sidecar_path = layout.final_sidecar_path(cfg.study.name, model_type)
@@ -560,6 +548,25 @@ def _model_result(
     )
 
 
+def draw_plots(
+    layout: Layout,
+    name: str,
+    model_type: str,
+    study: optuna.Study,
+    metric: str,
+    importance: dict[str, float],
+    tracker: StudyTracker | None,
+    parent_id: str | None,
+) -> PlotSet:
+    """Draw one model type's visualizations and log them to the study's parent run."""
+    plots = build_plots(
+        study, layout.visualizations_dir(name, model_type), metric=metric, importance=importance
+    )
+    if tracker is not None and parent_id is not None and (plots.png or plots.html):
+        tracker.log_artifacts(parent_id, plots.directory, f"visualizations/{model_type}")
+    return plots
+
+
 def _log_parent_summary(
     tracker: StudyTracker, parent_id: str, summaries: dict[str, dict[str, Any]], combined: Path
 ) -> None:
@@ -569,9 +576,29 @@ def _log_parent_summary(
             metrics[f"best_{summary['metric']}_{mt}"] = summary["best_value"]
         metrics[f"n_trials_{mt}"] = summary["n_trials"]
     tracker.log_summary(parent_id, metrics)
+    tracker.set_description(parent_id, study_markdown(summaries))
     tracker.log_artifact(parent_id, combined, "results")
     for summary in summaries.values():
         path = combined.parent / f"hpo_results_{summary['model_type']}.json"
         if path.exists():
             tracker.log_artifact(parent_id, path, "results")
     tracker.finish_parent(parent_id)
+
+
+def study_markdown(summaries: dict[str, dict[str, Any]]) -> str:
+    """A short markdown summary of a study, shown as the parent run's description."""
+    lines = [
+        "| model type | best | trial | trials | complete / pruned / failed | test metrics |",
+        "|---|---|---|---|---|---|",
+    ]
+    for mt, s in summaries.items():
+        states = s.get("states", {})
+        counts = " / ".join(str(states.get(k, 0)) for k in ("complete", "pruned", "fail"))
+        tests = ", ".join(f"{k} {v:.4g}" for k, v in (s.get("test_metrics") or {}).items())
+        best = "-" if s.get("best_value") is None else f"{s['best_value']:.5g}"
+        lines.append(
+            f"| {mt} | {best} | {s.get('best_trial')} | {s.get('n_trials')} | {counts} | {tests} |"
+        )
+    first = next(iter(summaries.values()), {})
+    header = f"**{first.get('metric', '')}** ({first.get('direction', '')}), best per model type:"
+    return header + "\n\n" + "\n".join(lines)

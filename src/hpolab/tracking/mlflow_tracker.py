@@ -131,6 +131,14 @@ class StudyTracker:
     def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path)
 
+    def log_artifacts(self, run_id: str, directory: Path, artifact_path: str) -> None:
+        """Log every file of ``directory`` under ``artifact_path`` of run ``run_id``."""
+        self.client.log_artifacts(run_id, str(directory), artifact_path)
+
+    def set_description(self, run_id: str, markdown: str) -> None:
+        """The run's description in the MLflow UI (markdown)."""
+        self.client.set_tag(run_id, "mlflow.note.content", markdown)
+
     # -- trials -------------------------------------------------------------------------
     def start_trial(
         self, parent_id: str, model_type: str, trial_number: int, params: Mapping[str, Any]

@@ -1,0 +1,51 @@
+"""``hpolab studies``: every study under the root with its progress."""
+
+from __future__ import annotations
+
+import argparse
+
+from hpolab.cli.common import add_store_options, console, fmt, print_json, subcommand
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = subcommand(
+        sub,
+        "studies",
+        "list the studies under the root",
+        "Every study under the root (hpo_studies/*.db) or in --storage: model types, trials "
+        "done / planned, best value and state (finished, incomplete, running).",
+        "examples:\n  hpolab studies\n  hpolab studies --json\n"
+        "  hpolab studies --storage postgresql://postgres@127.0.0.1:5432/test",
+    )
+    add_store_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from hpolab.operations import list_studies
+
+    rows = list_studies(args.root, args.storage)
+    if args.json:
+        print_json(rows)
+        return 0
+    out = console()
+    if not rows:
+        out.print("no studies yet; run_hpo.py creates one")
+        return 0
+    table = Table(title="studies")
+    for column in ("study", "model type", "trials", "best", "metric", "state"):
+        table.add_column(column)
+    for row in rows:
+        for i, m in enumerate(row["model_types"]):
+            table.add_row(
+                row["study"] if i == 0 else "",
+                m["model_type"],
+                f"{m['trials_done']}/{m['n_trials_target']}",
+                fmt(m["best_value"]),
+                m["metric"],
+                m["state"],
+            )
+    out.print(table)
+    return 0

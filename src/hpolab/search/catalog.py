@@ -1,0 +1,219 @@
+"""Stored studies, read back: which studies a root holds, their trials, state and ETA.
+
+The write side is :mod:`hpolab.search.run`; everything here only reads Optuna storage
+(except :func:`open_stored` creating no study: an unknown name is an error that lists the
+known ones).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState
+
+from hpolab.config import StudyConfig
+from hpolab.errors import StorageError, StudyNotFoundError
+from hpolab.layout import Layout, check_name
+from hpolab.search.space import SearchSpace
+from hpolab.search.storage import get_meta, model_types_in, optuna_study_name, redact, study_names
+
+
+@dataclass
+class StoredStudy:
+    """One hpolab study: its model types' Optuna studies and the config it ran with."""
+
+    name: str
+    storage_url: str
+    storage: RDBStorage
+    studies: dict[str, optuna.Study] = field(default_factory=dict)
+
+    @property
+    def model_types(self) -> list[str]:
+        return list(self.studies)
+
+    def meta(self, model_type: str) -> dict[str, Any]:
+        return get_meta(self.studies[model_type])
+
+    def config(self, model_type: str | None = None) -> StudyConfig:
+        """The validated config the study (or one model type of it) last ran with."""
+        mt = model_type or self.model_types[0]
+        return StudyConfig.model_validate(self.meta(mt)["config"])
+
+    def space(self, model_type: str) -> SearchSpace:
+        return SearchSpace(self.config(model_type).models[model_type].params())
+
+    def check_model_type(self, model_type: str | None) -> list[str]:
+        """``[model_type]`` if the study has it, every model type for ``None``."""
+        if model_type is None:
+            return self.model_types
+        if model_type not in self.studies:
+            raise StudyNotFoundError(
+                f"--model-type: study {self.name!r} has no model type {model_type!r}; "
+                f"it has {', '.join(self.model_types)}"
+            )
+        return [model_type]
+
+
+def _open_rdb(url: str) -> RDBStorage:
+    # Reading must not upgrade or lock anything for long; no heartbeat is needed.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        return RDBStorage(url, skip_table_creation=True)
+    except Exception as exc:  # SQLAlchemy raises many types; all mean "cannot open"
+        raise StorageError(f"--storage: cannot open {redact(url)}: {str(exc)[:200]}") from None
+
+
+def known_studies(layout: Layout, storage_url: str | None = None) -> dict[str, str]:
+    """Study name -> storage URL, for every study under the root (or in ``storage_url``)."""
+    found: dict[str, str] = {}
+    urls = (
+        [storage_url]
+        if storage_url
+        else [f"sqlite:///{p}" for p in sorted(layout.studies_dir.glob("*.db"))]
+    )
+    for url in urls:
+        try:
+            names = study_names(_open_rdb(url))
+        except StorageError:
+            if storage_url:
+                raise
+            continue  # a foreign or broken .db file is not a study
+        for optuna_name in names:
+            study, _, _ = optuna_study_name_parts(optuna_name)
+            if study:
+                found.setdefault(study, url)
+    return dict(sorted(found.items()))
+
+
+def optuna_study_name_parts(optuna_name: str) -> tuple[str, str, str]:
+    """``"leak_v1.cnn1d"`` -> ``("leak_v1", ".", "cnn1d")``; no dot gives empty parts."""
+    study, dot, model_type = optuna_name.rpartition(".")
+    return study, dot, model_type
+
+
+def open_stored(layout: Layout, name: str, storage_url: str | None = None) -> StoredStudy:
+    """Open study ``name`` of the root (or of ``storage_url``), read-only in spirit.
+
+    Raises:
+        StudyNotFoundError: listing the studies that exist.
+    """
+    check_name(name, "study")
+    url = storage_url or layout.default_storage_url(name)
+    exists = storage_url is not None or layout.study_db(name).exists()
+    storage = _open_rdb(url) if exists else None
+    mts = model_types_in(storage, name) if storage is not None else []
+    if not mts:
+        known = list(known_studies(layout, storage_url))
+        where = redact(storage_url) if storage_url else str(layout.studies_dir)
+        listing = ", ".join(known) if known else "none yet (run_hpo.py creates one)"
+        raise StudyNotFoundError(f"study: no study {name!r} in {where}; known studies: {listing}")
+    assert storage is not None
+    stored = StoredStudy(name, url, storage)
+    for mt in mts:
+        stored.studies[mt] = optuna.load_study(
+            study_name=optuna_study_name(name, mt), storage=storage
+        )
+    return stored
+
+
+def state_counts(study: optuna.Study) -> dict[str, int]:
+    """Trials per state: complete, pruned, fail, running, waiting."""
+    counts = {"complete": 0, "pruned": 0, "fail": 0, "running": 0, "waiting": 0}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
+    return counts
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The best complete trial, or ``None`` when there is none yet."""
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def trial_rows(study: optuna.Study, space: SearchSpace) -> list[dict[str, Any]]:
+    """Every trial as plain data (decoded params, state, value, timing, MLflow run)."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        duration = t.duration.total_seconds() if t.duration is not None else None
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name.lower(),
+                "value": t.value,
+                "params": space.replay(t.params),
+                "duration_seconds": None if duration is None else round(duration, 3),
+                "best_epoch": t.user_attrs.get("best_epoch"),
+                "epochs_run": t.user_attrs.get("epochs_run"),
+                "fit_seconds": t.user_attrs.get("fit_seconds"),
+                "mlflow_run_id": t.user_attrs.get("mlflow_run_id"),
+                "error": t.user_attrs.get("error"),
+                "retry_of": t.system_attrs.get("failed_trial"),
+                "duplicate_of": t.user_attrs.get("duplicate_of"),
+                "intermediate_values": {str(k): v for k, v in t.intermediate_values.items()},
+                "started": t.datetime_start.isoformat(timespec="seconds")
+                if t.datetime_start
+                else None,
+            }
+        )
+    return rows
+
+
+def model_type_status(stored: StoredStudy, model_type: str) -> dict[str, Any]:
+    """Progress of one model type: counts, best so far, time spent and an ETA."""
+    study = stored.studies[model_type]
+    cfg = stored.config(model_type)
+    counts = state_counts(study)
+    finished = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        and t.duration is not None
+    ]
+    spent = sum(t.duration.total_seconds() for t in finished)  # type: ignore[union-attr]
+    done = counts["complete"] + counts["pruned"] + counts["fail"]
+    target = cfg.study.n_trials
+    remaining = max(target - done - counts["running"], 0)
+    mean = spent / len(finished) if finished else None
+    best = best_trial(study)
+    last = max((t.datetime_complete for t in finished if t.datetime_complete), default=None)
+    if counts["running"]:
+        state = "running"
+    elif done >= target:
+        state = "finished"
+    else:
+        state = "incomplete"
+    return {
+        "model_type": model_type,
+        "state": state,
+        "n_trials_target": target,
+        "trials_done": done,
+        **counts,
+        "metric": cfg.study.metric,
+        "direction": cfg.study.resolved_direction,
+        "best_value": None if best is None else best.value,
+        "best_trial": None if best is None else best.number,
+        "seconds_spent": round(spent, 1),
+        "mean_trial_seconds": None if mean is None else round(mean, 2),
+        "eta_seconds": None if mean is None else round(mean * remaining, 1),
+        "last_trial_finished": None if last is None else _iso(last),
+    }
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.isoformat(timespec="seconds")
+
+
+def relative(path: Path) -> str:
+    """``path`` relative to the current directory when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

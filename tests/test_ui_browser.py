@@ -1,0 +1,154 @@
+"""Browser test of ``hpolab ui``: the MLflow UI lists a study's parent run and its trials.
+
+Runs a tiny study, serves its tracking store with ``hpolab ui`` and checks the experiment's
+runs page in a real headless Chromium (Debian's /usr/bin/chromium) driven by Playwright.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from helpers import run_cli
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator
+
+CHROMIUM = Path("/usr/bin/chromium")
+INSTALL_HINT = 'install them with: apt-get install chromium; pip install -e ".[dev]"'
+STUDY = "webui"
+TRIALS = [f"mlp-trial-{n}" for n in range(3)]
+STARTUP_TIMEOUT_S = 90
+UI_TIMEOUT_MS = 30_000
+# MLflow 3's runs table (ag-grid) has no accessible name on the button that expands a parent
+# run's children; its generated component id is the only stable hook.
+EXPANDER = "button[data-component-id*='runnamecellrenderer']"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 5) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read()
+
+
+def _stop_process_group(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM ``hpolab ui`` and everything it started (mlflow, uvicorn, job runners)."""
+    pgid = server.pid  # started with start_new_session=True: it leads its own group
+    with suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        server.poll()  # reap the leader so it does not linger as a zombie
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    server.wait(timeout=10)
+
+
+@contextmanager
+def _mlflow_ui(root: Path, log: Path) -> Iterator[str]:
+    """Serve ``root`` with ``hpolab ui``; yield its base URL once it answers."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "hpolab.cli.main", "ui", "--root", str(root)]
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [*command, "--port", str(port)],
+            stdout=out,  # a file, not a pipe: MLflow logs every request and must never block
+            stderr=subprocess.STDOUT,
+            cwd=root,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            try:
+                _get(f"{base}/")
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    state = "still running" if server.returncode is None else "exited"
+                    pytest.fail(
+                        f"hpolab ui did not answer on {base}/ within {STARTUP_TIMEOUT_S} s "
+                        f"({state}, code {server.returncode})\n--- server output ---\n"
+                        f"{log.read_text(errors='replace')}"
+                    )
+                time.sleep(0.5)
+        yield base
+    finally:
+        _stop_process_group(server)
+
+
+def _artifacts_dir(tmp_path: Path) -> Path:
+    directory = Path(os.environ.get("HPOLAB_TEST_ARTIFACTS") or tmp_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.mark.slow
+def test_mlflow_ui_lists_the_study_run_and_its_trials(tmp_path: Path) -> None:
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        pytest.fail(f"playwright is not installed; {INSTALL_HINT}", pytrace=False)
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing; {INSTALL_HINT}", pytrace=False)
+
+    run_cli(
+        *("--study-name", STUDY, "--data", "builtin:breast_cancer", "--models", "mlp"),
+        *("--n-trials", "3", "--epochs", "2", "--no-plots", "-q"),
+        root=tmp_path,
+        timeout=300,
+        check=True,
+    )
+    screenshot = _artifacts_dir(tmp_path) / "mlflow_ui_runs.png"
+
+    with _mlflow_ui(tmp_path, tmp_path / "mlflow_ui.log") as base, sync_playwright() as pw:
+        query = urllib.parse.urlencode({"experiment_name": STUDY})
+        found = json.loads(_get(f"{base}/ajax-api/2.0/mlflow/experiments/get-by-name?{query}"))
+        experiment_id = found["experiment"]["experiment_id"]
+
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            # "#/experiments/<id>" alone redirects to the GenAI overview; "/runs" is the table.
+            page.goto(f"{base}/#/experiments/{experiment_id}/runs")
+            rows = page.get_by_role("row")  # scoping to rows skips the breadcrumb's "webui"
+
+            def run_link(name: str) -> Locator:
+                return rows.get_by_role("link", name=name, exact=True)
+
+            expect(run_link(STUDY)).to_be_visible(timeout=UI_TIMEOUT_MS)
+            if not run_link(TRIALS[0]).is_visible():  # children start collapsed
+                parent_row = rows.filter(has=page.get_by_role("link", name=STUDY, exact=True))
+                parent_row.locator(EXPANDER).click()
+            for trial in TRIALS:
+                expect(run_link(trial)).to_be_visible(timeout=UI_TIMEOUT_MS)
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+
+    print(f"MLflow UI screenshot: {screenshot}")
+    assert screenshot.is_file() and screenshot.stat().st_size > 0, screenshot
