@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -296,6 +297,20 @@ def test_compare_and_delete(root):
     assert [s["study"] for s in studies] == [STUDY]  # the other study is untouched
 
 
+def _wait_http(url: str, server: subprocess.Popen, timeout: float = 90) -> None:
+    """Poll ``url`` until it answers 200; fail with the server's output if it exits."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                assert response.status == 200
+                return
+        except OSError:
+            assert server.poll() is None, server.stdout.read() if server.stdout else ""
+            assert time.time() < deadline, f"{url} did not answer in {timeout} s"
+            time.sleep(1)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -303,30 +318,39 @@ def _free_port() -> int:
 
 
 def test_ui_serves_on_loopback_only_and_warns_for_other_hosts(root):
-    port = _free_port()
+    port, dashboard = _free_port(), _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "hpolab.cli.main", "ui", "--root", str(root), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "hpolab.cli.main",
+            "ui",
+            "--root",
+            str(root),
+            "--port",
+            str(port),
+            "--dashboard",
+            "--study",
+            STUDY,
+            "--dashboard-port",
+            str(dashboard),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
     )
     try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                assert server.poll() is None, server.stdout.read() if server.stdout else ""
-                assert time.time() < deadline, "MLflow UI did not start in 90 s"
-                time.sleep(1)
+        _wait_http(f"http://127.0.0.1:{port}/health", server)
+        _wait_http(f"http://127.0.0.1:{dashboard}/api/studies", server)
         listening = subprocess.run(
             ["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True
         ).stdout
         local = [line.split()[3] for line in listening.splitlines() if line.strip()]
         assert local and all(addr.startswith("127.0.0.1:") for addr in local), listening
+        with urllib.request.urlopen(f"http://127.0.0.1:{dashboard}/api/studies", timeout=10) as r:
+            names = {s["study_name"] for s in json.loads(r.read())["study_summaries"]}
+        assert names == {f"{STUDY}.mlp", f"{STUDY}.cnn1d"}  # optuna-dashboard on the study
     finally:
         os.killpg(server.pid, signal.SIGINT)
         server.wait(timeout=30)
@@ -358,3 +382,35 @@ def test_ui_serves_on_loopback_only_and_warns_for_other_hosts(root):
         os.killpg(exposed.pid, signal.SIGINT)
         _, err = exposed.communicate(timeout=30)
     assert "warning: --host 0.0.0.0 makes the MLflow UI reachable from other machines" in err
+
+
+@pytest.mark.postgres
+def test_subcommands_reach_a_study_kept_in_postgresql(root):
+    import uuid
+
+    import optuna
+
+    url = "postgresql://postgres@127.0.0.1:5432/test"
+    name = f"pgops_{uuid.uuid4().hex[:8]}"
+    source = f"sqlite:///{root / 'hpo_studies' / f'{STUDY}.db'}"
+    try:
+        for mt in ("mlp", "cnn1d"):
+            optuna.copy_study(
+                from_study_name=f"{STUDY}.{mt}",
+                from_storage=source,
+                to_storage=url,
+                to_study_name=f"{name}.{mt}",
+            )
+        listed = json.loads(ok(hpolab("studies", "--storage", url, "--json", root=root)).stdout)
+        assert name in {s["study"] for s in listed}
+        status = json.loads(
+            ok(hpolab("status", name, "--storage", url, "--json", root=root)).stdout
+        )
+        assert status["model_types"]["mlp"]["trials_done"] == N_TRIALS
+        ok(hpolab("delete", name, "--storage", url, "--yes", root=root))
+        gone = hpolab("status", name, "--storage", url, root=root)
+        assert gone.returncode == 2 and f"no study {name!r}" in gone.stderr
+    finally:
+        for mt in ("mlp", "cnn1d"):
+            with contextlib.suppress(KeyError):
+                optuna.delete_study(study_name=f"{name}.{mt}", storage=url)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import shutil
+import importlib.util
+import signal
 import subprocess
 import sys
 
 from hpolab.cli.common import add_root_option, console, subcommand
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+DASHBOARD_MAIN = "import sys; from optuna_dashboard._cli import main; sys.exit(main())"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -76,9 +78,11 @@ def run(args: argparse.Namespace) -> int:
             f"warning: --host {host} makes the MLflow UI reachable from other machines; it has "
             "no authentication\n"
         )
+    # A service manager stops us with SIGTERM: clean up the servers as for Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     processes = []
     if args.dashboard:
-        if shutil.which("optuna-dashboard") is None:
+        if importlib.util.find_spec("optuna_dashboard") is None:
             raise ConfigError(
                 "--dashboard: optuna-dashboard is not installed (pip install optuna-dashboard)"
             )
@@ -92,8 +96,11 @@ def run(args: argparse.Namespace) -> int:
             )
         processes.append(
             subprocess.Popen(
+                # The same interpreter as hpolab: works whether or not its bin/ is on PATH.
                 [
-                    "optuna-dashboard",
+                    sys.executable,
+                    "-c",
+                    DASHBOARD_MAIN,
                     studies[name],
                     "--host",
                     host,
