@@ -148,6 +148,12 @@ def print_summary(result, layout, reporter) -> None:  # noqa: ANN001 - rich obje
     console.print(
         f"MLflow UI:    mlflow ui --backend-store-uri {result.tracking_uri}", soft_wrap=True
     )
+    root = "" if layout.root == Path.cwd().resolve() else f" --root {layout.root}"
+    console.print(
+        f"next:         hpolab status {result.study}{root}; hpolab report {result.study}{root}; "
+        f"hpolab ui{root}",
+        soft_wrap=True,
+    )
 
 
 def _relative(path: Path) -> str:
