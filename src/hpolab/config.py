@@ -53,6 +53,18 @@ TRAINING_KEYS = (
     "learning_rate",
     "momentum",
     "weight_decay",
+    "nesterov",
+    "lr_schedule",
+    "warmup_epochs",
+    "min_learning_rate",
+)
+# hpolab's own losses (hpolab.training.losses), all for classification.
+CLASSIFICATION_LOSSES = (
+    "focal",
+    "focal_loss",
+    "weighted_categorical_crossentropy",
+    "weighted_crossentropy",
+    "cost_sensitive",
 )
 # A grid larger than this is almost certainly a mistake (a float range without a step).
 MAX_GRID_POINTS = 100_000
@@ -233,6 +245,14 @@ class TrainingSection(_Strict):
     loss: str = "auto"
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     learning_rate: float = Field(default=1e-3, gt=0)
+    loss_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="arguments of the loss, e.g. {gamma: 2} for focal, "
+        "{class_weights: balanced} for weighted_categorical_crossentropy",
+    )
+    lr_schedule: Literal["constant", "linear", "cosine", "exponential", "polynomial"] = "constant"
+    warmup_epochs: int = Field(default=0, ge=0)
+    min_learning_rate: float = Field(default=0.0, ge=0)
     verbose: int = Field(default=0, ge=0, le=2)
 
 
@@ -339,6 +359,11 @@ class StudyConfig(_Strict):
             raise ConfigError(
                 f"study.metric: {self.study.metric!r} does not apply to {task}; "
                 f"choose one of {', '.join(allowed)}"
+            )
+        if task != "classification" and self.training.loss in CLASSIFICATION_LOSSES:
+            raise ConfigError(
+                f"training.loss: {self.training.loss!r} is a classification loss and the task "
+                "is regression; use auto, mse or mae"
             )
 
 

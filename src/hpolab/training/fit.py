@@ -19,7 +19,9 @@ import numpy as np
 from hpolab.config import TRAINING_KEYS, TrainingSection
 from hpolab.data.dataset import Dataset
 from hpolab.errors import ConfigError, TrialFailed
+from hpolab.training.losses import CUSTOM_LOSSES, get_loss_function
 from hpolab.training.metrics import compute_metrics
+from hpolab.training.optimizers import get_learning_rate_schedule, get_optimizer
 
 EpochHook = Callable[[int, dict[str, float]], bool | None]
 
@@ -45,34 +47,54 @@ def training_params(params: dict[str, Any], defaults: TrainingSection) -> dict[s
     return merged
 
 
-def compile_model(model: keras.Model, task: str, hp: dict[str, Any]) -> None:
-    """Compile ``model`` with the optimizer, learning rate and loss in ``hp``."""
+def compile_model(
+    model: keras.Model,
+    task: str,
+    hp: dict[str, Any],
+    labels: np.ndarray | None = None,
+    steps_per_epoch: int | None = None,
+) -> None:
+    """Compile ``model`` with the optimizer, learning-rate schedule and loss in ``hp``.
+
+    ``labels`` (training class indices) serve ``class_weights: balanced``;
+    ``steps_per_epoch`` turns epoch counts of the schedule into optimizer steps.
+    """
     loss = hp.get("loss", "auto")
     if loss == "auto":
         loss = "sparse_categorical_crossentropy" if task == "classification" else "mse"
-    try:
-        loss_fn = keras.losses.get(loss)
-    except (ValueError, TypeError):
-        raise ConfigError(
-            f"training.loss: unknown loss {loss!r}; use 'auto' or a Keras loss"
-        ) from None
+    if loss in CUSTOM_LOSSES and task != "classification":
+        raise ConfigError(f"training.loss: {loss!r} is for classification; use mse or mae")
+    loss_fn = get_loss_function(loss, labels=labels, **dict(hp.get("loss_options") or {}))
     metrics = ["accuracy"] if task == "classification" else []
-    model.compile(optimizer=make_optimizer(hp), loss=loss_fn, metrics=metrics)
+    model.compile(optimizer=make_optimizer(hp, steps_per_epoch), loss=loss_fn, metrics=metrics)
 
 
-def make_optimizer(hp: dict[str, Any]) -> keras.optimizers.Optimizer:
-    """The optimizer named by ``hp["optimizer"]`` (default adam) at ``hp["learning_rate"]``."""
-    name = hp.get("optimizer", "adam")
-    lr = float(hp.get("learning_rate", 1e-3))
-    if name == "adam":
-        return keras.optimizers.Adam(lr)
-    if name == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=float(hp.get("weight_decay", 0.004)))
-    if name == "sgd":
-        return keras.optimizers.SGD(lr, momentum=float(hp.get("momentum", 0.0)))
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(lr)
-    raise ConfigError(f"optimizer: unknown optimizer {name!r}; use adam, adamw, sgd or rmsprop")
+def make_optimizer(
+    hp: dict[str, Any], steps_per_epoch: int | None = None
+) -> keras.optimizers.Optimizer:
+    """The optimizer of ``hp`` (default adam) at ``learning_rate``, with its schedule.
+
+    ``lr_schedule`` other than ``constant`` needs ``steps_per_epoch``: the warmup lasts
+    ``warmup_epochs`` and the decay the remaining epochs, down to ``min_learning_rate``.
+    """
+    lr: Any = float(hp.get("learning_rate", 1e-3))
+    kind = hp.get("lr_schedule", "constant") or "constant"
+    warmup_epochs = int(hp.get("warmup_epochs", 0) or 0)
+    if kind != "constant" or warmup_epochs:
+        steps = max(int(steps_per_epoch or 1), 1)
+        warmup = warmup_epochs * steps
+        total = max(int(hp.get("epochs", 1)) * steps, warmup + 1)
+        lr = get_learning_rate_schedule(
+            kind,
+            lr,
+            {
+                "warmup_steps": warmup,
+                "decay_steps": total - warmup,
+                "floor": float(hp.get("min_learning_rate", 0.0) or 0.0),
+            },
+        )
+    options = {k: hp[k] for k in ("weight_decay", "momentum", "nesterov") if hp.get(k) is not None}
+    return get_optimizer(hp.get("optimizer", "adam"), lr, **options)
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -128,7 +150,14 @@ def fit_model(
     Raises:
         TrialFailed: the loss became NaN or infinite.
     """
-    compile_model(model, data.task, hp)
+    n_fit = len(data.X_train) + (0 if use_validation else len(data.X_val))
+    compile_model(
+        model,
+        data.task,
+        hp,
+        labels=data.y_train if data.task == "classification" else None,
+        steps_per_epoch=math.ceil(n_fit / int(hp["batch_size"])),
+    )
     y_train = _fit_targets(data, data.y_train)
     callbacks: list[keras.callbacks.Callback] = [StopOnNaN()]
     if use_validation:
