@@ -58,6 +58,8 @@ TRAINING_KEYS = (
     "warmup_epochs",
     "min_learning_rate",
 )
+# Callbacks a config can switch on (hpolab.training.callbacks).
+CALLBACK_KEYS = ("checkpoint", "reduce_lr_on_plateau", "metrics_log", "tensorboard")
 # hpolab's own losses (hpolab.training.losses), all for classification.
 CLASSIFICATION_LOSSES = (
     "focal",
@@ -253,7 +255,24 @@ class TrainingSection(_Strict):
     lr_schedule: Literal["constant", "linear", "cosine", "exponential", "polynomial"] = "constant"
     warmup_epochs: int = Field(default=0, ge=0)
     min_learning_rate: float = Field(default=0.0, ge=0)
+    callbacks: dict[str, Any] = Field(
+        default_factory=dict,
+        description="checkpoint: true, reduce_lr_on_plateau: true | {factor, patience, "
+        "min_lr}, metrics_log: csv | json, tensorboard: true",
+    )
     verbose: int = Field(default=0, ge=0, le=2)
+
+    @field_validator("callbacks")
+    @classmethod
+    def _known_callbacks(cls, callbacks: dict[str, Any]) -> dict[str, Any]:
+        for key in callbacks:
+            if key not in CALLBACK_KEYS:
+                close = difflib.get_close_matches(key, CALLBACK_KEYS, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ValueError(f"unknown callback {key!r}; {hint}use {', '.join(CALLBACK_KEYS)}")
+        if callbacks.get("metrics_log") not in (None, False, "csv", "json"):
+            raise ValueError("metrics_log must be csv or json")
+        return callbacks
 
 
 class ModelSpec(_Strict):

@@ -85,6 +85,10 @@ class Layout:
     def visualizations_dir(self, study: str, model_type: str) -> Path:
         return self.results_dir(study) / f"{model_type}_visualizations"
 
+    def trial_dir(self, study: str, model_type: str, number: int) -> Path:
+        """Files of one trial's callbacks (checkpoints, metrics log, TensorBoard)."""
+        return self.results_dir(study) / "trials" / model_type / f"trial_{number}"
+
     def report_file(self, study: str) -> Path:
         return self.results_dir(study) / f"{study}_report.pdf"
 

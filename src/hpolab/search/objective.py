@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -56,6 +58,8 @@ class Objective:
     # Time inside training spent on storage (pruning reports) and tracking (epoch logs).
     hook_seconds: float = 0.0
     current_trial: int | None = None
+    # Where a trial's callbacks write (checkpoints, metrics log, TensorBoard).
+    trial_dir: Callable[[int], Path] | None = None
     current_run_id: str | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -90,6 +94,7 @@ class Objective:
                 direction=self.cfg.study.resolved_direction,
                 hooks=hooks,
                 verbose=self.cfg.training.verbose,
+                run_dir=self.trial_dir(trial.number) if self.trial_dir else None,
             )
         except TrialFailed as exc:
             trial.set_user_attr("error", str(exc))

@@ -11,6 +11,7 @@ import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,7 @@ def run_study(
             before = len(study.trials)
             t0 = time.perf_counter()
             objective = Objective(cfg, mt, space, data, tracker, parent_id)
+            objective.trial_dir = partial(layout.trial_dir, name, mt)
             _search(cfg, study, objective, space, tracker, reporter)
             search_seconds += time.perf_counter() - t0
             fit_seconds += sum(objective.fit_seconds)

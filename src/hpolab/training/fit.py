@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -19,6 +20,7 @@ import numpy as np
 from hpolab.config import TRAINING_KEYS, TrainingSection
 from hpolab.data.dataset import Dataset
 from hpolab.errors import ConfigError, TrialFailed
+from hpolab.training.callbacks import build_callbacks
 from hpolab.training.losses import CUSTOM_LOSSES, get_loss_function
 from hpolab.training.metrics import compute_metrics
 from hpolab.training.optimizers import get_learning_rate_schedule, get_optimizer
@@ -141,6 +143,7 @@ def fit_model(
     hooks: Sequence[EpochHook] = (),
     use_validation: bool = True,
     verbose: int = 0,
+    run_dir: Path | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data`` with early stopping on ``monitor``.
 
@@ -170,6 +173,11 @@ def fit_model(
     bridge = _EpochBridge(data if use_validation else None, hooks, int(hp["batch_size"]))
     callbacks.insert(0, bridge)
     if use_validation:
+        callbacks.extend(
+            build_callbacks(
+                hp.get("callbacks") or {}, run_dir, monitor=monitor, direction=direction
+            )
+        )
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor=monitor,

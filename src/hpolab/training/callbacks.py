@@ -1,0 +1,116 @@
+"""Keras callbacks switched on by config keys (``training.callbacks`` of a study).
+
+Early stopping with best weights restored is always on (``training.patience``); the
+others write into a run folder (for a study: one per trial, under
+``hpo_results/<study>/trials/<model_type>/trial_<n>/``):
+
+``checkpoint``            ``checkpoints/best.keras`` (best epoch) and ``last.keras``
+``reduce_lr_on_plateau``  ``true`` or ``{factor, patience, min_lr}``
+``metrics_log``           ``csv`` or ``json``: every epoch's metrics
+``tensorboard``           ``tensorboard/`` event files
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from hpolab.config import CALLBACK_KEYS
+from hpolab.errors import ConfigError
+from hpolab.layout import atomic_write_json
+
+
+class MetricsLogger(keras.callbacks.Callback):
+    """Every epoch's metrics (and learning rate) to ``metrics.csv`` or ``metrics.json``.
+
+    The JSON file is rewritten atomically after each epoch, so a reader never sees half
+    of it; the CSV file gains one line per epoch.
+    """
+
+    def __init__(self, path: Path, fmt: str = "json") -> None:
+        super().__init__()
+        if fmt not in ("csv", "json"):
+            raise ConfigError(f"training.callbacks.metrics_log: {fmt!r}; use csv or json")
+        self.path = path
+        self.fmt = fmt
+        self.rows: list[dict[str, float]] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        self.rows.append(row)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.fmt == "json":
+            atomic_write_json(self.path, self.rows)
+            return
+        columns = list(dict.fromkeys(k for r in self.rows for k in r))
+        with self.path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+
+def build_callbacks(
+    options: Mapping[str, Any],
+    run_dir: Path | None,
+    *,
+    monitor: str,
+    direction: str,
+) -> list[keras.callbacks.Callback]:
+    """The callbacks ``options`` switch on, writing under ``run_dir``.
+
+    Raises:
+        ConfigError: an unknown key, or a file-writing callback without a run folder.
+    """
+    unknown = sorted(set(options) - set(CALLBACK_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"training.callbacks: unknown key {unknown[0]!r}; use {', '.join(CALLBACK_KEYS)}"
+        )
+    mode = "min" if direction == "minimize" else "max"
+    callbacks: list[keras.callbacks.Callback] = []
+    plateau = options.get("reduce_lr_on_plateau")
+    if plateau:
+        settings = dict(plateau) if isinstance(plateau, Mapping) else {}
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor,
+                mode=mode,
+                factor=float(settings.get("factor", 0.5)),
+                patience=int(settings.get("patience", 2)),
+                min_lr=float(settings.get("min_lr", 1e-6)),
+                verbose=0,
+            )
+        )
+    writing = [k for k in ("checkpoint", "metrics_log", "tensorboard") if options.get(k)]
+    if writing and run_dir is None:
+        raise ConfigError(f"training.callbacks.{writing[0]}: needs a run folder to write to")
+    if options.get("checkpoint"):
+        folder = run_dir / "checkpoints"  # type: ignore[operator]
+        folder.mkdir(parents=True, exist_ok=True)
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                folder / "best.keras", monitor=monitor, mode=mode, save_best_only=True
+            )
+        )
+        callbacks.append(keras.callbacks.ModelCheckpoint(folder / "last.keras"))
+    if options.get("metrics_log"):
+        fmt = str(options["metrics_log"])
+        callbacks.append(MetricsLogger(run_dir / f"metrics.{fmt}", fmt))  # type: ignore[operator]
+    if options.get("tensorboard"):
+        callbacks.append(
+            keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False)  # type: ignore[operator]
+        )
+    return callbacks
+
+
+def read_metrics_log(path: Path) -> list[dict[str, float]]:
+    """The rows a :class:`MetricsLogger` wrote (JSON or CSV)."""
+    if path.suffix == ".json":
+        return json.loads(path.read_text(encoding="utf-8"))
+    with path.open(encoding="utf-8") as handle:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
