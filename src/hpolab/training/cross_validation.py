@@ -111,7 +111,7 @@ def evaluate_with_cross_validation(
     model_or_builder: Any,
     X: np.ndarray,
     y: np.ndarray,
-    cv_method: str = "stratified_kfold",
+    cv_method: str | None = None,
     scoring: str | None = None,
     n_splits: int = 5,
     groups: np.ndarray | None = None,
@@ -124,6 +124,7 @@ def evaluate_with_cross_validation(
     Args:
         model_or_builder: an unfitted scikit-learn estimator, a registry model type
             (``"mlp"``), or ``build(input_shape, n_outputs) -> keras.Model``.
+        cv_method: default stratified k-fold for classification, k-fold for regression.
         scoring: ``accuracy`` (default for classification), ``f1_macro``, ``r2`` (default
             for regression), ``neg_rmse`` or ``neg_mae``.
         params: Keras builders only: model and training parameters (``epochs``,
@@ -134,6 +135,7 @@ def evaluate_with_cross_validation(
     y = np.asarray(y)
     task = task or _task_of(model_or_builder, y)
     scoring = scoring or ("accuracy" if task == "classification" else "r2")
+    cv_method = cv_method or ("stratified_kfold" if task == "classification" else "kfold")
     if scoring not in SCORERS:
         raise ConfigError(f"scoring: unknown scorer {scoring!r}; use {', '.join(SCORERS)}")
     scorer, needs_labels = SCORERS[scoring]
