@@ -255,6 +255,9 @@ class TrainingSection(_Strict):
     lr_schedule: Literal["constant", "linear", "cosine", "exponential", "polynomial"] = "constant"
     warmup_epochs: int = Field(default=0, ge=0)
     min_learning_rate: float = Field(default=0.0, ge=0)
+    class_weight: Literal["balanced"] | dict[str | int, float] | None = Field(
+        default=None, description="classification: 'balanced' or {label: weight}"
+    )
     callbacks: dict[str, Any] = Field(
         default_factory=dict,
         description="checkpoint: true, reduce_lr_on_plateau: true | {factor, patience, "

@@ -160,6 +160,16 @@ class StudyTracker:
             self.client.log_batch(run.info.run_id, params=params_batch)
         return TrialRun(self.client, run.info.run_id)
 
+    def start_run(self, run_name: str, params: Mapping[str, Any], role: str) -> TrialRun:
+        """A stand-alone run (no parent) with its parameters, e.g. a manual training."""
+        run = self.client.create_run(
+            self.experiment_id, run_name=run_name, tags={ROLE_TAG: role, STATE_TAG: "running"}
+        )
+        params_batch = [Param(k, _param_text(v)) for k, v in params.items()]
+        if params_batch:
+            self.client.log_batch(run.info.run_id, params=params_batch)
+        return TrialRun(self.client, run.info.run_id)
+
     def mark_failed(self, run_id: str, reason: str) -> bool:
         """Mark a run still RUNNING (its process died) as failed; True if it changed."""
         try:

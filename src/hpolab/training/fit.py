@@ -21,7 +21,7 @@ from hpolab.config import TRAINING_KEYS, TrainingSection
 from hpolab.data.dataset import Dataset
 from hpolab.errors import ConfigError, TrialFailed
 from hpolab.training.callbacks import build_callbacks
-from hpolab.training.losses import CUSTOM_LOSSES, get_loss_function
+from hpolab.training.losses import CUSTOM_LOSSES, balanced_class_weights, get_loss_function
 from hpolab.training.metrics import compute_metrics
 from hpolab.training.optimizers import get_learning_rate_schedule, get_optimizer
 
@@ -196,6 +196,7 @@ def fit_model(
         callbacks=callbacks,
         verbose=verbose,
         shuffle=True,
+        class_weight=class_weights(hp.get("class_weight"), data),
     )
     seconds = time.perf_counter() - start
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
@@ -224,6 +225,27 @@ def _result(
         stopped_by_hook=bridge.stopped_by_hook,
         best_metrics=best_metrics,
     )
+
+
+def class_weights(setting: Any, data: Dataset) -> dict[int, float] | None:
+    """Keras ``class_weight`` from ``"balanced"`` or ``{label: weight}`` (classification)."""
+    if not setting or data.task != "classification" or data.classes is None:
+        return None
+    n_classes = len(data.classes)
+    if setting == "balanced":
+        return dict(enumerate(balanced_class_weights(data.y_train, n_classes)))
+    if not isinstance(setting, dict):
+        raise ConfigError("training.class_weight: use 'balanced' or {label: weight}")
+    by_label = {str(label): code for code, label in enumerate(data.classes)}
+    weights = {code: 1.0 for code in range(n_classes)}
+    for label, weight in setting.items():
+        if str(label) not in by_label:
+            raise ConfigError(
+                f"training.class_weight: unknown class {label!r}; classes are "
+                f"{', '.join(map(str, data.classes))}"
+            )
+        weights[by_label[str(label)]] = float(weight)
+    return weights
 
 
 def _fit_targets(data: Dataset, y: np.ndarray) -> np.ndarray:
