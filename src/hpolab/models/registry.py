@@ -52,6 +52,46 @@ _REGISTRY: dict[str, ModelInfo] = {
             "learning_rate": _LOG_LR,
         },
     ),
+    "lstm": ModelInfo(
+        name="lstm",
+        builder="hpolab.models.keras_models:build_lstm",
+        description="(bi)LSTM over time; tabular inputs are read as a sequence",
+        params=("units", "n_layers", "bidirectional", "dropout", "dense_units"),
+        default_space={
+            "units": {"type": "categorical", "choices": [16, 32, 64]},
+            "n_layers": {"type": "int", "low": 1, "high": 2},
+            "bidirectional": {"type": "categorical", "choices": [False, True]},
+            "dropout": {"type": "float", "low": 0.0, "high": 0.3, "step": 0.1},
+            "learning_rate": _LOG_LR,
+        },
+    ),
+    "cnn2d": ModelInfo(
+        name="cnn2d",
+        builder="hpolab.models.keras_models:build_cnn2d",
+        description="2-D convolutions over images or spectrograms (height, width[, channels])",
+        params=("filters", "kernel_size", "n_conv_layers", "dense_units", "dropout"),
+        default_space={
+            "filters": {"type": "categorical", "choices": [8, 16, 32]},
+            "kernel_size": {"type": "categorical", "choices": [3, 5]},
+            "n_conv_layers": {"type": "int", "low": 1, "high": 3},
+            "dense_units": {"type": "categorical", "choices": [32, 64]},
+            "dropout": {"type": "float", "low": 0.0, "high": 0.4, "step": 0.1},
+            "learning_rate": _LOG_LR,
+        },
+    ),
+    "resnet": ModelInfo(
+        name="resnet",
+        builder="hpolab.models.keras_models:build_resnet",
+        description="residual blocks; 1-D for sequences, 2-D for (height, width, channels)",
+        params=("filters", "kernel_size", "n_blocks", "dropout"),
+        default_space={
+            "filters": {"type": "categorical", "choices": [16, 32]},
+            "kernel_size": {"type": "categorical", "choices": [3, 5]},
+            "n_blocks": {"type": "int", "low": 1, "high": 3},
+            "dropout": {"type": "float", "low": 0.0, "high": 0.3, "step": 0.1},
+            "learning_rate": _LOG_LR,
+        },
+    ),
 }
 
 

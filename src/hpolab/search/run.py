@@ -24,6 +24,7 @@ from hpolab.config import StudyConfig
 from hpolab.data import Dataset, load_dataset
 from hpolab.errors import StudyMismatchError, TrialFailed
 from hpolab.layout import Layout, atomic_write_json
+from hpolab.models import build_model
 from hpolab.progress import QuietReporter, Reporter
 from hpolab.reporting import param_importance, write_combined_results, write_results
 from hpolab.reporting.plots import PlotSet, build_plots
@@ -112,8 +113,10 @@ def run_study(
     data = load_dataset(cfg.data)
     cfg.check_task(data.task)
     spaces = {mt: SearchSpace(spec.params()) for mt, spec in cfg.models.items()}
-    for space in spaces.values():
+    for mt, space in spaces.items():
         make_sampler(cfg.study.sampler, space, cfg.study.seed)  # fails early (e.g. gp w/o torch)
+        # A builder that cannot take this data's shape fails now, before anything is stored.
+        release(build_model(mt, {}, data.input_shape, data.task, data.n_outputs))
     url = cfg.study.storage or layout.default_storage_url(name)
     storage = open_storage(
         url, cfg.study.heartbeat_interval, cfg.study.grace_period, cfg.study.max_retries
