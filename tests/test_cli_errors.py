@@ -14,6 +14,8 @@ from helpers import small_config, write_csv
 from hpolab.cli.run import main as run_main
 
 STUDY = "keep"
+# One worker runs the whole module: its tests share the study made by the fixture.
+pytestmark = pytest.mark.xdist_group("cli_errors")
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ from helpers import run_cli, write_csv
 
 from hpolab.reporting.plots import PLOTS
 
-pytestmark = pytest.mark.slow
+# One worker runs the whole module: its tests share the study made by the fixture.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("study_ops")]
 
 STUDY = "ops"
 N_TRIALS = 5

@@ -369,7 +369,7 @@ def test_a_declared_metric_picks_the_best_configuration(tmp_path, data):
         data["Xv"],
         data["yt"],
         data["yv"],
-        param_grid={"learning_rate": [1e-4, 1e-2], "epochs": [8]},
+        param_grid={"learning_rate": [1e-4, 1e-2], "epochs": [4]},
     )
     scores = [r["metrics"]["val_r2"] for r in est.grid_results_]
     assert est.metrics_["direction"] == "maximize"

@@ -58,12 +58,14 @@ def test_builders_refuse_inputs_they_cannot_read():
 
 
 @pytest.mark.slow
-def test_lstm_and_resnet_studies_run_from_the_cli(tmp_path: Path):
+def test_lstm_and_resnet_studies_run_from_the_cli(tmp_path: Path, csv_file: Path):
     run_cli(
         "--study-name",
         "zoo",
         "--data",
-        "builtin:leak",
+        str(csv_file),
+        "--target",
+        "label",
         "--models",
         "lstm,resnet",
         "--n-trials",
