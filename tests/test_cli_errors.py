@@ -15,10 +15,12 @@ from hpolab.cli.run import main as run_main
 
 STUDY = "keep"
 # One worker runs the whole module: its tests share the study made by the fixture.
-pytestmark = pytest.mark.xdist_group("cli_errors")
+pytestmark = pytest.mark.xdist_group(name="cli_errors")
 
 
-@pytest.fixture(scope="module")
+# Session scope: with tests of other modules interleaved on the worker, a module-scoped
+# fixture would be torn down and built again; the xdist group keeps it on one worker.
+@pytest.fixture(scope="session")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """An existing finished study that every bad command below must leave untouched."""
     import hpolab

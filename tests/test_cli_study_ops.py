@@ -22,7 +22,7 @@ from helpers import run_cli, write_csv
 from hpolab.reporting.plots import PLOTS
 
 # One worker runs the whole module: its tests share the study made by the fixture.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("study_ops")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(name="study_ops")]
 
 STUDY = "ops"
 N_TRIALS = 5
@@ -47,7 +47,9 @@ def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     return proc
 
 
-@pytest.fixture(scope="module")
+# Session scope: with tests of other modules interleaved on the worker, a module-scoped
+# fixture would be torn down and built again; the xdist group keeps it on one worker.
+@pytest.fixture(scope="session")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A study with two model types, plots, final models and MLflow runs."""
     base = tmp_path_factory.mktemp("ops")
