@@ -16,6 +16,7 @@ import math
 import sys
 import time
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -110,7 +111,7 @@ def as_2d_float(X: Any, name: str) -> np.ndarray:
     return array
 
 
-class CachedEstimator(BaseEstimator):
+class CachedEstimator(BaseEstimator, ABC):
     """Base class: grid search once, then load from ``model_dir`` / ``{cache_prefix}_*``.
 
     Subclasses set ``DEFAULT_CONFIG`` (every key a configuration may have, with its default)
@@ -160,6 +161,7 @@ class CachedEstimator(BaseEstimator):
         """Keys a configuration may set: the defaults plus every training key."""
         return set(self.DEFAULT_CONFIG) | set(TRAINING_KEYS)
 
+    @abstractmethod
     def _prepare(
         self,
         X_train: np.ndarray,
@@ -167,10 +169,11 @@ class CachedEstimator(BaseEstimator):
         y_train: np.ndarray | None,
         y_val: np.ndarray | None,
     ) -> PreparedData:
-        raise NotImplementedError
+        """Scale and encode the validated arrays into what the network sees."""
 
+    @abstractmethod
     def _build(self, config: dict[str, Any], data: PreparedData) -> keras.Model:
-        raise NotImplementedError
+        """An uncompiled Keras model for one configuration."""
 
     def _fingerprint_extra(self, y_train: np.ndarray | None) -> str:
         """What besides the arrays decides the prepared data (e.g. a pretrained model)."""

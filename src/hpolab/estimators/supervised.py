@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -64,8 +65,9 @@ class _Supervised(CachedEstimator):
         found = compute_metrics(task, y_true, raw, data.scalers.get("y"))
         return {f"val_{k}": v for k, v in found.items()}
 
+    @abstractmethod
     def _features(self, X: Any) -> np.ndarray:
-        raise NotImplementedError
+        """The network's inputs for raw ``X`` (scaled, or derived from another model)."""
 
     def _raw(self, X: Any) -> np.ndarray:
         self._check_fitted()
