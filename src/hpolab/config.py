@@ -58,6 +58,8 @@ TRAINING_KEYS = (
     "warmup_epochs",
     "min_learning_rate",
 )
+# Preprocessing settings a search space may vary (they override data.spectrogram).
+PREPROCESSING_KEYS = ("frame_length", "frame_step")
 # Callbacks a config can switch on (hpolab.training.callbacks).
 CALLBACK_KEYS = ("checkpoint", "reduce_lr_on_plateau", "metrics_log", "tensorboard")
 # hpolab's own losses (hpolab.training.losses), all for classification.
@@ -215,6 +217,30 @@ class StudySection(_Strict):
         return self.direction or METRICS[self.metric]
 
 
+class WindowSection(_Strict):
+    """Cut a recording (rows = time samples, columns = channels) into windows."""
+
+    length: int = Field(ge=2, description="samples per window")
+    hop: int | None = Field(default=None, ge=1, description="samples between window starts")
+    label: Literal["majority", "last"] = "majority"
+
+
+class SpectrogramSection(_Strict):
+    """STFT log-magnitude spectrograms of each window (``tf.signal.stft``)."""
+
+    frame_length: int = Field(default=32, ge=2)
+    frame_step: int = Field(default=8, ge=1)
+    fft_length: int | None = Field(default=None, ge=2)
+    log: bool = True
+
+
+class CVSection(_Strict):
+    """Cross-validation as the objective: the trial's value is the mean over folds."""
+
+    method: Literal["stratified_kfold", "kfold", "time_series"] = "stratified_kfold"
+    n_splits: int = Field(default=3, ge=2, le=20)
+
+
 class DataSection(_Strict):
     """Where the data comes from and how it is split."""
 
@@ -227,6 +253,10 @@ class DataSection(_Strict):
     options: dict[str, Any] = Field(
         default_factory=dict, description="built-in dataset options, e.g. n_samples"
     )
+    windows: WindowSection | None = None
+    spectrogram: SpectrogramSection | None = None
+    cache: bool = Field(default=True, description="keep preprocessed arrays (spectrograms) on disk")
+    cv: CVSection | None = None
 
     @model_validator(mode="after")
     def _splits_fit(self) -> DataSection:
@@ -327,7 +357,7 @@ class StudyConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_spaces(self) -> StudyConfig:
-        from hpolab.models.registry import default_search_space, model_info
+        from hpolab.models.registry import accepted_params, default_search_space
 
         for model_type, spec in self.models.items():
             if not spec.search_space and not spec.param_grid:
@@ -337,7 +367,9 @@ class StudyConfig(_Strict):
                     for name, value in default_search_space(model_type).items()
                 }
             space = spec.params()
-            accepted = set(model_info(model_type).params) | set(TRAINING_KEYS)
+            accepted = set(accepted_params(model_type)) | set(TRAINING_KEYS)
+            if self.data.spectrogram is not None:
+                accepted |= set(PREPROCESSING_KEYS)
             for name, param in space.items():
                 if name not in accepted:
                     close = difflib.get_close_matches(name, sorted(accepted), n=1)

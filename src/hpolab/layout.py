@@ -66,6 +66,11 @@ class Layout:
         return self.root / "models"
 
     @property
+    def preprocessing_cache_dir(self) -> Path:
+        """Preprocessed arrays (spectrograms) shared by every study under this root."""
+        return self.root / "cache" / "preprocessed"
+
+    @property
     def cached_models_dir(self) -> Path:
         """Default home of the cached estimators' artifacts."""
         return self.models_dir / "cached"
@@ -98,8 +103,9 @@ class Layout:
     def final_model_dir(self, study: str) -> Path:
         return self.models_dir / "hpo_derived" / study
 
-    def final_model_path(self, study: str, model_type: str) -> Path:
-        return self.final_model_dir(study) / f"final_model_{model_type}.keras"
+    def final_model_path(self, study: str, model_type: str, suffix: str = ".keras") -> Path:
+        """``suffix`` is ``.keras`` for networks, ``.joblib`` for scikit-learn baselines."""
+        return self.final_model_dir(study) / f"final_model_{model_type}{suffix}"
 
     def final_sidecar_path(self, study: str, model_type: str) -> Path:
         return self.final_model_dir(study) / f"final_model_{model_type}.json"

@@ -7,13 +7,16 @@ Scaling statistics come from the training split only and travel with the final m
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from hpolab.config import DataSection
+from hpolab.config import PREPROCESSING_KEYS, DataSection
+from hpolab.data.signals import SpectrogramCache, SpectrogramSpec, array_fingerprint, make_windows
 from hpolab.data.sources import load_source
 from hpolab.errors import DataError
 
@@ -30,8 +33,13 @@ class Scaler:
     scale: np.ndarray
 
     @classmethod
-    def fit(cls, X: np.ndarray) -> Scaler:
-        axes = tuple(range(X.ndim - 1))
+    def fit(cls, X: np.ndarray, keep_axes: int = 1) -> Scaler:
+        """Statistics over samples and every axis but the last ``keep_axes``.
+
+        Spectrograms keep two, (bins, channels): each frequency bin of each channel is
+        standardized on its own, as log-magnitudes differ by orders between bins.
+        """
+        axes = tuple(range(X.ndim - keep_axes))
         mean = X.mean(axis=axes)
         scale = X.std(axis=axes)
         # Constant features would divide by zero; leave them centred but unscaled.
@@ -71,6 +79,30 @@ class Dataset:
     source: str
     target: str | None
     info: dict[str, Any] = field(default_factory=dict)
+    # Rebuilds the dataset with other preprocessing settings (searched frame_length, ...).
+    prepare: Callable[[dict[str, Any]], Dataset] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def for_params(self, params: dict[str, Any]) -> Dataset:
+        """This dataset, or its variant for the preprocessing settings in ``params``."""
+        overrides = {k: params[k] for k in PREPROCESSING_KEYS if k in params}
+        if not overrides or self.prepare is None:
+            return self
+        return self.prepare(overrides)
+
+    def tf_dataset(self, split: str = "train", batch_size: int = 32, shuffle: bool | None = None):
+        """``tf.data.Dataset`` of ``(X, y)`` for ``split`` (train / val / test), batched.
+
+        The training split is shuffled unless ``shuffle=False``.
+        """
+        from hpolab.data.signals import make_tf_dataset
+
+        if split not in ("train", "val", "test"):
+            raise DataError(f"split: use train, val or test, not {split!r}")
+        X, y = getattr(self, f"X_{split}"), getattr(self, f"y_{split}")
+        shuffle = split == "train" if shuffle is None else shuffle
+        return make_tf_dataset(X, y, batch_size=batch_size, shuffle=shuffle)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -89,6 +121,8 @@ class Dataset:
             "feature_scaler": self.feature_scaler.to_dict(),
             "target_scaler": self.target_scaler.to_dict() if self.target_scaler else None,
             "classes": self.classes,
+            # Windows given to the model are turned into these spectrograms first.
+            "spectrogram": (self.info.get("preprocessing") or {}).get("settings"),
         }
 
     def summary(self) -> str:
@@ -99,13 +133,18 @@ class Dataset:
         )
 
 
-def load_dataset(cfg: DataSection) -> Dataset:
-    """Load, encode, split and scale the data described by ``cfg``.
+def load_dataset(cfg: DataSection, cache_dir: Path | None = None) -> Dataset:
+    """Load, window, encode, split, preprocess and scale the data described by ``cfg``.
+
+    ``cache_dir`` keeps spectrograms on disk (``data.cache``); without it they are
+    computed once per process.
 
     Raises:
         DataError: naming the field (``data.source``, ``data.target``, ...) and the fix.
     """
     X, y_raw, names, builtin_task = load_source(cfg.source, cfg.target, dict(cfg.options))
+    if cfg.windows is not None:
+        X, y_raw, names = _windows(X, y_raw, names, cfg)
     if len(X) < MIN_SAMPLES:
         raise DataError(f"data.source: only {len(X)} samples; at least {MIN_SAMPLES} are needed")
     task = cfg.task or builtin_task or infer_task(y_raw)
@@ -120,27 +159,105 @@ def load_dataset(cfg: DataSection) -> Dataset:
                 f"data.task: target {cfg.target or 'y'!r} has non-numeric values, so it cannot "
                 "be a regression target; set data.task: classification"
             ) from None
-    splits = _split(X, y, task, cfg)
-    X_train, X_val, X_test, y_train, y_val, y_test = splits
-    feature_scaler = Scaler.fit(X_train)
-    target_scaler = Scaler.fit(y_train[:, None]) if task == "regression" else None
-    fingerprint = _fingerprint(X, y, cfg)
-    return Dataset(
-        X_train=feature_scaler.transform(X_train),
-        y_train=y_train,
-        X_val=feature_scaler.transform(X_val),
-        y_val=y_val,
-        X_test=feature_scaler.transform(X_test),
-        y_test=y_test,
+    train, val, test = _split(len(X), y, task, cfg)
+    base = Dataset(
+        X_train=X[train],
+        y_train=y[train],
+        X_val=X[val],
+        y_val=y[val],
+        X_test=X[test],
+        y_test=y[test],
         task=task,
-        feature_scaler=feature_scaler,
-        target_scaler=target_scaler,
+        feature_scaler=Scaler.fit(X[train]),
+        target_scaler=Scaler.fit(y[train][:, None]) if task == "regression" else None,
         classes=classes,
         feature_names=names,
-        fingerprint=fingerprint,
+        fingerprint=_fingerprint(X, y, cfg),
         source=cfg.source,
         target=cfg.target,
         info={"n_samples": len(X), "task_inferred": cfg.task is None and builtin_task is None},
+    )
+    if cfg.spectrogram is None:
+        return _scaled(base, base.X_train, base.X_val, base.X_test)
+    preparer = _SpectrogramPreparer(
+        base, X, (train, val, test), cfg, SpectrogramCache(cache_dir if cfg.cache else None)
+    )
+    return preparer({})
+
+
+class _SpectrogramPreparer:
+    """Builds (and remembers) the spectrogram dataset of each STFT setting."""
+
+    def __init__(
+        self,
+        base: Dataset,
+        X: np.ndarray,
+        splits: tuple[np.ndarray, np.ndarray, np.ndarray],
+        cfg: DataSection,
+        cache: SpectrogramCache,
+    ) -> None:
+        assert cfg.spectrogram is not None
+        self.base, self.X, self.splits, self.cache = base, X, splits, cache
+        self.defaults = cfg.spectrogram.model_dump()
+        self.x_digest = array_fingerprint(X)
+        self.variants: dict[SpectrogramSpec, Dataset] = {}
+
+    def __call__(self, overrides: dict[str, Any]) -> Dataset:
+        spec = SpectrogramSpec(**{**self.defaults, **overrides})
+        known = self.variants.get(spec)
+        if known is not None:
+            known.info["preprocessing"] = {
+                **known.info["preprocessing"],
+                "source": "memory",
+                "seconds": 0.0,
+            }
+            return known
+        done = self.cache.get(self.X, spec, self.x_digest)
+        train, val, test = self.splits
+        data = _scaled(self.base, done.array[train], done.array[val], done.array[test], keep_axes=2)
+        data.feature_names = [f"{name}_stft" for name in self.base.feature_names]
+        data.info = {
+            **self.base.info,
+            "preprocessing": {
+                "kind": "spectrogram",
+                "settings": spec.__dict__.copy(),
+                "source": done.source,
+                "seconds": round(done.seconds, 4),
+                "cache_key": done.key,
+            },
+        }
+        data.prepare = self
+        self.variants[spec] = data
+        return data
+
+
+def _windows(
+    X: np.ndarray, y_raw: np.ndarray, names: list[str], cfg: DataSection
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    assert cfg.windows is not None
+    if X.ndim != 2:
+        raise DataError(
+            f"data.windows: the source is already windowed (shape {X.shape}); drop data.windows"
+        )
+    win = cfg.windows
+    Xw, yw = make_windows(X, y_raw, win.length, win.hop, win.label)
+    return Xw, yw, names
+
+
+def _scaled(
+    base: Dataset, X_train: np.ndarray, X_val: np.ndarray, X_test: np.ndarray, keep_axes: int = 1
+) -> Dataset:
+    """A copy of ``base`` with these inputs standardized on the training split."""
+    scaler = Scaler.fit(X_train, keep_axes)
+    return Dataset(
+        **{
+            **base.__dict__,
+            "X_train": scaler.transform(X_train),
+            "X_val": scaler.transform(X_val),
+            "X_test": scaler.transform(X_test),
+            "feature_scaler": scaler,
+            "info": dict(base.info),
+        }
     )
 
 
@@ -163,20 +280,24 @@ def encode_labels(y_raw: np.ndarray) -> tuple[np.ndarray, list[Any]]:
     return encoded.astype(np.int64), [c.item() if hasattr(c, "item") else c for c in classes]
 
 
-def _split(X: np.ndarray, y: np.ndarray, task: str, cfg: DataSection) -> list[np.ndarray]:
+def _split(
+    n: int, y: np.ndarray, task: str, cfg: DataSection
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train / validation / test indices (stratified for classification when possible)."""
+    index = np.arange(n)
     stratify = y if task == "classification" and np.bincount(y).min() >= 3 else None
     try:
-        X_rest, X_test, y_rest, y_test = train_test_split(
-            X, y, test_size=cfg.test_size, random_state=cfg.seed, stratify=stratify
+        rest, test = train_test_split(
+            index, test_size=cfg.test_size, random_state=cfg.seed, stratify=stratify
         )
         val_fraction = cfg.val_size / (1.0 - cfg.test_size)
-        stratify_rest = y_rest if stratify is not None else None
-        X_train, X_val, y_train, y_val = train_test_split(
-            X_rest, y_rest, test_size=val_fraction, random_state=cfg.seed, stratify=stratify_rest
+        stratify_rest = y[rest] if stratify is not None else None
+        train, val = train_test_split(
+            rest, test_size=val_fraction, random_state=cfg.seed, stratify=stratify_rest
         )
     except ValueError as exc:
-        raise DataError(f"data.val_size/test_size: cannot split {len(X)} samples: {exc}") from None
-    return [X_train, X_val, X_test, y_train, y_val, y_test]
+        raise DataError(f"data.val_size/test_size: cannot split {n} samples: {exc}") from None
+    return train, val, test
 
 
 def _fingerprint(X: np.ndarray, y: np.ndarray, cfg: DataSection) -> str:
@@ -186,4 +307,9 @@ def _fingerprint(X: np.ndarray, y: np.ndarray, cfg: DataSection) -> str:
         digest.update(str(array.dtype).encode())
         digest.update(array.tobytes())
     digest.update(f"{cfg.val_size}|{cfg.test_size}|{cfg.seed}".encode())
+    # Windowing and spectrogram settings change what the model sees; searched overrides
+    # do not (they are the trial's params).
+    for section in (cfg.windows, cfg.spectrogram):
+        if section is not None:
+            digest.update(section.model_dump_json().encode())
     return digest.hexdigest()[:16]
