@@ -22,6 +22,13 @@ class ModelInfo:
     description: str
     params: tuple[str, ...]
     default_space: dict[str, Any] = field(default_factory=dict)
+    # "keras" models train epoch by epoch and save as .keras; "sklearn" baselines fit in
+    # one call and save with joblib.
+    kind: str = "keras"
+
+    @property
+    def file_suffix(self) -> str:
+        return ".keras" if self.kind == "keras" else ".joblib"
 
 
 _LOG_LR = {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}
@@ -42,7 +49,15 @@ _REGISTRY: dict[str, ModelInfo] = {
         name="cnn1d",
         builder="hpolab.models.keras_models:build_cnn1d",
         description="1-D convolutions over time; tabular inputs are read as a sequence",
-        params=("filters", "kernel_size", "n_conv_layers", "dense_units", "dropout", "activation"),
+        params=(
+            "filters",
+            "kernel_size",
+            "n_conv_layers",
+            "dense_units",
+            "dropout",
+            "activation",
+            "pooling",
+        ),
         default_space={
             "filters": {"type": "categorical", "choices": [16, 32, 64]},
             "kernel_size": {"type": "categorical", "choices": [3, 5, 7]},
@@ -69,7 +84,7 @@ _REGISTRY: dict[str, ModelInfo] = {
         name="cnn2d",
         builder="hpolab.models.keras_models:build_cnn2d",
         description="2-D convolutions over images or spectrograms (height, width[, channels])",
-        params=("filters", "kernel_size", "n_conv_layers", "dense_units", "dropout"),
+        params=("filters", "kernel_size", "n_conv_layers", "dense_units", "dropout", "pooling"),
         default_space={
             "filters": {"type": "categorical", "choices": [8, 16, 32]},
             "kernel_size": {"type": "categorical", "choices": [3, 5]},
@@ -83,7 +98,7 @@ _REGISTRY: dict[str, ModelInfo] = {
         name="resnet",
         builder="hpolab.models.keras_models:build_resnet",
         description="residual blocks; 1-D for sequences, 2-D for (height, width, channels)",
-        params=("filters", "kernel_size", "n_blocks", "dropout"),
+        params=("filters", "kernel_size", "n_blocks", "dropout", "pooling"),
         default_space={
             "filters": {"type": "categorical", "choices": [16, 32]},
             "kernel_size": {"type": "categorical", "choices": [3, 5]},
@@ -91,6 +106,67 @@ _REGISTRY: dict[str, ModelInfo] = {
             "dropout": {"type": "float", "low": 0.0, "high": 0.3, "step": 0.1},
             "learning_rate": _LOG_LR,
         },
+    ),
+    "autoencoder": ModelInfo(
+        name="autoencoder",
+        builder="hpolab.models.keras_models:build_autoencoder",
+        description="dense autoencoder; the bottleneck feeds the head, reconstruction "
+        "error is added to the loss",
+        params=("encoding_dim", "encoder_units", "reconstruction_weight", "dropout"),
+        default_space={
+            "encoding_dim": {"type": "categorical", "choices": [8, 16, 32]},
+            "reconstruction_weight": {"type": "float", "low": 0.1, "high": 1.0, "log": True},
+            "dropout": {"type": "float", "low": 0.0, "high": 0.3, "step": 0.1},
+            "learning_rate": _LOG_LR,
+        },
+    ),
+    "ensemble": ModelInfo(
+        name="ensemble",
+        builder="hpolab.models.keras_models:build_ensemble",
+        description="Keras members on the same input, outputs (probabilities) averaged; "
+        "<member>__<param> sets a member's parameter",
+        params=("members",),
+        default_space={
+            "members": {"type": "categorical", "choices": [["mlp", "cnn1d"]]},
+            "learning_rate": _LOG_LR,
+        },
+    ),
+    "random_forest": ModelInfo(
+        name="random_forest",
+        builder="hpolab.models.sklearn_models:build_random_forest",
+        description="scikit-learn random forest baseline on flattened inputs",
+        params=("n_estimators", "max_depth", "min_samples_leaf", "max_features", "n_jobs"),
+        default_space={
+            "n_estimators": {"type": "categorical", "choices": [100, 200, 400]},
+            "max_depth": {"type": "categorical", "choices": [0, 8, 16]},
+            "min_samples_leaf": {"type": "int", "low": 1, "high": 5},
+            "max_features": {"type": "categorical", "choices": ["sqrt", "log2"]},
+        },
+        kind="sklearn",
+    ),
+    "svm": ModelInfo(
+        name="svm",
+        builder="hpolab.models.sklearn_models:build_svm",
+        description="scikit-learn support-vector machine baseline (RBF kernel)",
+        params=("C", "kernel", "gamma", "epsilon"),
+        default_space={
+            "C": {"type": "float", "low": 0.01, "high": 100.0, "log": True},
+            "gamma": {"type": "categorical", "choices": ["scale", "auto"]},
+        },
+        kind="sklearn",
+    ),
+    "gradient_boosting": ModelInfo(
+        name="gradient_boosting",
+        builder="hpolab.models.sklearn_models:build_gradient_boosting",
+        description="scikit-learn histogram gradient boosting baseline",
+        params=("learning_rate", "max_iter", "max_depth", "min_samples_leaf", "l2_regularization"),
+        default_space={
+            "learning_rate": {"type": "float", "low": 0.02, "high": 0.3, "log": True},
+            "max_iter": {"type": "categorical", "choices": [100, 200]},
+            "max_depth": {"type": "categorical", "choices": [0, 4, 8]},
+            "min_samples_leaf": {"type": "int", "low": 5, "high": 40},
+        },
+        kind="sklearn",
     ),
 }
 
@@ -115,6 +191,30 @@ def default_search_space(model_type: str) -> dict[str, Any]:
     return dict(model_info(model_type).default_space)
 
 
+def accepted_params(model_type: str) -> list[str]:
+    """Parameter names a search space of ``model_type`` may hold (besides training keys).
+
+    An ensemble also accepts ``<member>__<param>`` for every Keras member type.
+    """
+    info = model_info(model_type)
+    names = list(info.params)
+    if model_type == "ensemble":
+        for member in _REGISTRY.values():
+            if member.kind == "keras" and member.name != "ensemble":
+                names.extend(f"{member.name}__{p}" for p in member.params)
+    return names
+
+
+def is_keras(model_type: str) -> bool:
+    """Whether ``model_type`` builds a Keras model (else a scikit-learn estimator)."""
+    return model_info(model_type).kind == "keras"
+
+
+def model_file_suffix(model_type: str) -> str:
+    """File suffix of a saved model of ``model_type``: ``.keras`` or ``.joblib``."""
+    return model_info(model_type).file_suffix
+
+
 def build_model(
     model_type: str,
     params: dict[str, Any],
@@ -122,7 +222,7 @@ def build_model(
     task: str,
     n_outputs: int,
 ) -> Any:
-    """Build an uncompiled Keras model of ``model_type`` from plain ``params``."""
+    """Build an uncompiled Keras model (or an unfitted scikit-learn estimator)."""
     module_name, func_name = model_info(model_type).builder.split(":")
     builder = getattr(importlib.import_module(module_name), func_name)
     return builder(params, input_shape=input_shape, task=task, n_outputs=n_outputs)
