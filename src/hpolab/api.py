@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from hpolab.config import StudyConfig, load_config
 from hpolab.errors import StudyNotFoundError
 from hpolab.layout import Layout, check_name
+from hpolab.models.registry import model_file_suffix
 
 if TYPE_CHECKING:
-    import keras
     import numpy as np
 
     from hpolab.search.run import StudyResult
@@ -59,7 +59,7 @@ def run_study(
 class FinalModel:
     """A retrained final model with the metadata needed to use it."""
 
-    model: keras.Model
+    model: Any  # keras.Model, or a scikit-learn estimator for baselines
     metadata: dict[str, Any]
     path: Path
 
@@ -72,16 +72,21 @@ class FinalModel:
         return self.metadata["preprocessing"].get("classes")
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """Scale raw features with the training split's statistics."""
+        """Prepare raw inputs as in training: spectrogram (if the study used one), scaling."""
         from hpolab.data.dataset import Scaler
 
-        return Scaler.from_dict(self.metadata["preprocessing"]["feature_scaler"]).transform(X)
+        prep = self.metadata["preprocessing"]
+        if prep.get("spectrogram"):
+            from hpolab.data.signals import SpectrogramSpec, compute_spectrogram
+
+            X = compute_spectrogram(X, SpectrogramSpec(**prep["spectrogram"]))
+        return Scaler.from_dict(prep["feature_scaler"]).transform(X)
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         """Model outputs for raw (unscaled) features: probabilities or scaled values."""
-        import numpy as np
+        from hpolab.training.fit import predict_model
 
-        return np.asarray(self.model.predict(self.transform(X), verbose=0, batch_size=1024))
+        return predict_model(self.model, self.transform(X))
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities for raw features (classification only)."""
@@ -135,12 +140,12 @@ def load_final_model(
             f"available: {', '.join(available)}"
         )
     sidecar = json.loads(layout.final_sidecar_path(study, model_type).read_text(encoding="utf-8"))
-    path = layout.final_model_path(study, model_type)
+    path = layout.final_model_path(study, model_type, model_file_suffix(model_type))
     if sidecar.get("model_sha256") != file_sha256(path):
         raise StudyNotFoundError(
             f"{path} does not match its sidecar JSON (checksum differs); retrain the study"
         )
-    import keras
+    from hpolab.training.fit import load_model
 
-    model = keras.models.load_model(path, safe_mode=True)
+    model = load_model(path)
     return FinalModel(model=model, metadata=sidecar, path=path)

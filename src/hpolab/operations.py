@@ -15,6 +15,7 @@ from typing import Any
 
 from hpolab.errors import ConfigError, StudyMismatchError, StudyNotFoundError
 from hpolab.layout import Layout
+from hpolab.models.registry import model_file_suffix
 from hpolab.progress import QuietReporter, Reporter
 from hpolab.search.catalog import (
     StoredStudy,
@@ -80,7 +81,9 @@ def best(
             "params": {} if trial is None else stored.space(mt).replay(trial.params),
             "val_metrics": {} if trial is None else trial.user_attrs.get("val_metrics", {}),
             "mlflow_run_id": None if trial is None else trial.user_attrs.get("mlflow_run_id"),
-            "final_model": str(layout.final_model_path(name, mt)) if sidecar else None,
+            "final_model": str(layout.final_model_path(name, mt, model_file_suffix(mt)))
+            if sidecar
+            else None,
             "final_model_trial": sidecar.get("best_trial") if sidecar else None,
             "test_metrics": sidecar.get("test_metrics", {}) if sidecar else {},
         }
@@ -153,7 +156,12 @@ def fetch(
 def _export_one(layout: Layout, name: str, mt: str, target: Path, fmt: str) -> list[Path]:
     from hpolab.api import load_final_model
 
-    source = layout.final_model_path(name, mt)
+    source = layout.final_model_path(name, mt, model_file_suffix(mt))
+    if fmt != "keras" and source.suffix != ".keras":
+        raise ConfigError(
+            f"--format {fmt}: {mt} is a scikit-learn baseline saved as {source.name}; "
+            "use --format keras, which copies the model file as it is"
+        )
     sidecar = target / layout.final_sidecar_path(name, mt).name
     shutil.copy2(layout.final_sidecar_path(name, mt), sidecar)
     if fmt == "keras":
@@ -199,7 +207,7 @@ def retrain(
         cfg = stored.config(mt)
         study = stored.studies[mt]
         frozen = _pick_trial(stored, mt, trial)
-        data = load_dataset(cfg.data)
+        data = load_dataset(cfg.data, layout.preprocessing_cache_dir)
         stored_fp = stored.meta(mt).get("data_fingerprint")
         if stored_fp and stored_fp != data.fingerprint:
             raise StudyMismatchError(
@@ -394,7 +402,7 @@ def compare(
 
 def _sidecar(layout: Layout, name: str, model_type: str) -> dict[str, Any]:
     path = layout.final_sidecar_path(name, model_type)
-    model = layout.final_model_path(name, model_type)
+    model = layout.final_model_path(name, model_type, model_file_suffix(model_type))
     if not (path.is_file() and model.is_file()):
         return {}
     try:

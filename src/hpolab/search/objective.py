@@ -9,15 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import optuna
 
 from hpolab.config import StudyConfig
 from hpolab.data.dataset import Dataset
 from hpolab.errors import TrialFailed
-from hpolab.models import build_model
+from hpolab.models import build_model, is_keras
 from hpolab.search.space import SearchSpace, params_key
 from hpolab.tracking import StudyTracker
-from hpolab.training.fit import fit_model, training_params
+from hpolab.training.cross_validation import fold_datasets
+from hpolab.training.fit import TrainResult, fit_model, training_params
 
 
 class PruningHook:
@@ -68,6 +70,8 @@ class Objective:
         duplicate = self._duplicate_value(trial, params)
         if duplicate is not None:
             return duplicate
+        data = self.data.for_params(params)
+        _record_preprocessing(trial, data)
         hp = training_params(params, self.cfg.training)
         run = None
         if self.tracker is not None and self.parent_run_id is not None:
@@ -77,29 +81,27 @@ class Objective:
             self.current_run_id = run.run_id
             trial.set_user_attr("mlflow_run_id", run.run_id)
         pruning = PruningHook(trial, self.cfg.study.metric)
-        hooks = [self._timed(pruning)] + ([self._timed(run.log_epoch)] if run is not None else [])
         seed = self.cfg.study.seed
         if seed is not None:
             keras.utils.set_random_seed(seed + trial.number)
         start = time.perf_counter()
         try:
-            model = build_model(
-                self.model_type, params, self.data.input_shape, self.data.task, self.data.n_outputs
-            )
-            result = fit_model(
-                model,
-                self.data,
-                hp,
-                monitor=self.cfg.study.metric,
-                direction=self.cfg.study.resolved_direction,
-                hooks=hooks,
-                verbose=self.cfg.training.verbose,
-                run_dir=self.trial_dir(trial.number) if self.trial_dir else None,
-            )
+            if self.cfg.data.cv is not None:
+                result = self._cross_validate(trial, params, hp, data, pruning, run)
+            else:
+                # A baseline fits in one call: nothing to prune part-way.
+                hooks = [self._timed(pruning)] if is_keras(self.model_type) else []
+                if run is not None:
+                    hooks.append(self._timed(run.log_epoch))
+                result = self._fit(trial.number, params, hp, data, hooks)
         except TrialFailed as exc:
             trial.set_user_attr("error", str(exc))
             if run is not None:
                 run.end("failed", error=str(exc))
+            raise
+        except optuna.TrialPruned:
+            if run is not None:
+                run.end("pruned", pruning.last_value, attrs={"pruned_at_fold": pruning.pruned_at})
             raise
         except BaseException as exc:
             if run is not None:
@@ -126,6 +128,76 @@ class Objective:
         if run is not None:
             run.end("complete", result.best_value)
         return result.best_value
+
+    def _fit(
+        self,
+        number: int | None,
+        params: dict[str, Any],
+        hp: dict[str, Any],
+        data: Dataset,
+        hooks: list[Any],
+    ) -> TrainResult:
+        """Build the model of ``params`` and train it on ``data``."""
+        model = build_model(self.model_type, params, data.input_shape, data.task, data.n_outputs)
+        return fit_model(
+            model,
+            data,
+            hp,
+            monitor=self.cfg.study.metric,
+            direction=self.cfg.study.resolved_direction,
+            hooks=hooks,
+            verbose=self.cfg.training.verbose,
+            run_dir=self.trial_dir(number) if self.trial_dir and number is not None else None,
+        )
+
+    def _cross_validate(
+        self,
+        trial: optuna.Trial,
+        params: dict[str, Any],
+        hp: dict[str, Any],
+        data: Dataset,
+        pruning: PruningHook,
+        run: Any,
+    ) -> TrainResult:
+        """Mean of the folds' best values; the pruner sees the running mean after each fold.
+
+        Folds split train + validation; the test split stays untouched for the final model.
+        """
+        cv = self.cfg.data.cv
+        assert cv is not None
+        folds = fold_datasets(data, cv.method, cv.n_splits, seed=self.cfg.data.seed)
+        values: list[float] = []
+        results: list[TrainResult] = []
+        for index, fold in enumerate(folds, start=1):
+            result = self._fit(None, params, hp, fold, [])
+            keras.backend.clear_session()
+            values.append(result.best_value)
+            results.append(result)
+            mean = float(np.mean(values))
+            if run is not None:
+                self._timed(run.log_epoch)(
+                    index, {"cv_fold_value": result.best_value, "cv_mean": mean}
+                )
+            if self._timed(pruning)(index, {self.cfg.study.metric: mean}):
+                trial.set_user_attr("cv_scores", [round(v, 6) for v in values])
+                raise optuna.TrialPruned(f"pruned after fold {index} of {len(folds)}")
+        trial.set_user_attr("cv_scores", [round(v, 6) for v in values])
+        trial.set_user_attr("cv_std", round(float(np.std(values)), 6))
+        metrics = {
+            key: float(np.mean([r.best_metrics[key] for r in results]))
+            for key in results[0].best_metrics
+            if all(key in r.best_metrics for r in results)
+        }
+        return TrainResult(
+            history={"cv_fold_value": values},
+            epochs_run=int(sum(r.epochs_run for r in results)),
+            # The final model trains on all of train + val for the folds' typical length.
+            best_epoch=int(np.median([r.best_epoch for r in results])),
+            best_value=float(np.mean(values)),
+            monitor=self.cfg.study.metric,
+            seconds=float(sum(r.seconds for r in results)),
+            best_metrics=metrics,
+        )
 
     def _timed(self, hook: Any) -> Any:
         def timed(epoch: int, logs: dict[str, float]) -> Any:
@@ -156,6 +228,14 @@ class Objective:
                         trial.set_user_attr(name, other.user_attrs[name])
                 return float(other.value)
         return None
+
+
+def _record_preprocessing(trial: optuna.Trial, data: Dataset) -> None:
+    """How this trial's inputs were obtained: computed, from the disk cache or memory."""
+    done = data.info.get("preprocessing")
+    if done:
+        trial.set_user_attr("preprocess_source", done["source"])
+        trial.set_user_attr("preprocess_seconds", done["seconds"])
 
 
 def _rounded(metrics: dict[str, float]) -> dict[str, float]:

@@ -17,9 +17,15 @@ import optuna
 from hpolab.config import StudyConfig
 from hpolab.data.dataset import Dataset
 from hpolab.layout import Layout, atomic_save, atomic_write_json, file_sha256
-from hpolab.models import build_model
+from hpolab.models import build_model, model_file_suffix
 from hpolab.search.space import SearchSpace
-from hpolab.training.fit import evaluate_model, fit_model, predict_model, training_params
+from hpolab.training.fit import (
+    evaluate_model,
+    fit_model,
+    predict_model,
+    save_model,
+    training_params,
+)
 
 
 @dataclass
@@ -39,7 +45,7 @@ def existing_final(
     layout: Layout, study: str, model_type: str, trial_number: int
 ) -> FinalModelInfo | None:
     """The saved final model if it was made from ``trial_number`` and is intact."""
-    model_path = layout.final_model_path(study, model_type)
+    model_path = layout.final_model_path(study, model_type, model_file_suffix(model_type))
     sidecar_path = layout.final_sidecar_path(study, model_type)
     if not (model_path.is_file() and sidecar_path.is_file()):
         return None
@@ -78,6 +84,7 @@ def retrain_best(
     """
     trial = trial or study.best_trial
     params = space.replay(trial.params)
+    data = data.for_params(params)  # the trial's own preprocessing (searched STFT settings)
     hp = training_params(params, cfg.training)
     hp["epochs"] = int(trial.user_attrs.get("best_epoch", hp["epochs"]))
     if cfg.study.seed is not None:
@@ -96,8 +103,8 @@ def retrain_best(
     seconds = time.perf_counter() - start
     test_metrics = evaluate_model(model, data, data.X_test, data.y_test)
     test_outputs = test_predictions(model, data)
-    model_path = layout.final_model_path(cfg.study.name, model_type)
-    atomic_save(model_path, lambda tmp: model.save(tmp), suffix=".keras")
+    model_path = layout.final_model_path(cfg.study.name, model_type, model_file_suffix(model_type))
+    atomic_save(model_path, lambda tmp: save_model(model, tmp), suffix=model_path.suffix)
     sidecar = {
         "study": cfg.study.name,
         "model_type": model_type,

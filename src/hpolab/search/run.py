@@ -24,7 +24,7 @@ from hpolab.config import StudyConfig
 from hpolab.data import Dataset, load_dataset
 from hpolab.errors import StudyMismatchError, TrialFailed
 from hpolab.layout import Layout, atomic_write_json
-from hpolab.models import build_model
+from hpolab.models import build_model, model_file_suffix
 from hpolab.progress import QuietReporter, Reporter
 from hpolab.reporting import param_importance, write_combined_results, write_results
 from hpolab.reporting.plots import PlotSet, build_plots
@@ -110,7 +110,7 @@ def run_study(
     reporter = reporter or QuietReporter()
     started = time.perf_counter()
     name = cfg.study.name
-    data = load_dataset(cfg.data)
+    data = load_dataset(cfg.data, layout.preprocessing_cache_dir)
     cfg.check_task(data.task)
     spaces = {mt: SearchSpace(spec.params()) for mt, spec in cfg.models.items()}
     for mt, space in spaces.items():
@@ -126,6 +126,13 @@ def run_study(
     _check_stored(cfg, storage, spaces, data)
 
     reporter.message(f"study [bold]{name}[/]: {data.summary()}")
+    done = data.info.get("preprocessing")
+    if done:
+        settings = ", ".join(f"{k} {v}" for k, v in done["settings"].items() if v is not None)
+        where = f" (cache {layout.preprocessing_cache_dir})" if cfg.data.cache else ""
+        reporter.message(
+            f"spectrograms ({settings}): {done['source']} in {done['seconds']:.2f} s{where}"
+        )
     if data.info.get("task_inferred"):
         reporter.message(f"task inferred from the target: {data.task} (set data.task to override)")
     reporter.message(
@@ -321,7 +328,12 @@ def _open_study(
         study_name=name,
         storage=storage,
         sampler=make_sampler(cfg.study.sampler, space, seed),
-        pruner=make_pruner(cfg.study.pruner, cfg.training.epochs),
+        # With cross-validation the pruner's steps are folds, not epochs.
+        pruner=make_pruner(
+            cfg.study.pruner,
+            cfg.data.cv.n_splits if cfg.data.cv else cfg.training.epochs,
+            warmup_steps=1 if cfg.data.cv else 2,
+        ),
         direction=cfg.study.resolved_direction,
         load_if_exists=True,
     )
@@ -515,7 +527,7 @@ def final_model(
     )
     model, sidecar, seconds = retrain_best(cfg, model_type, study, space, data, layout, best)
     release(model)
-    model_path = layout.final_model_path(cfg.study.name, model_type)
+    model_path = layout.final_model_path(cfg.study.name, model_type, model_file_suffix(model_type))
     sidecar_path = layout.final_sidecar_path(cfg.study.name, model_type)
     run_id = version = None
     if tracker is not None and parent_id is not None:

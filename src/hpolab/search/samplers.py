@@ -65,12 +65,15 @@ def make_sampler(
     )
 
 
-def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
-    """The Optuna pruner called ``name`` (none, median, hyperband); steps are epochs."""
+def make_pruner(name: str, max_epochs: int, warmup_steps: int = 2) -> optuna.pruners.BasePruner:
+    """The Optuna pruner called ``name`` (none, median, hyperband).
+
+    Steps are epochs, or folds when a study cross-validates (``max_epochs`` = folds).
+    """
     if name == "none":
         return optuna.pruners.NopPruner()
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2)
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=warmup_steps)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(
             min_resource=1, max_resource=max(max_epochs, 3), reduction_factor=3

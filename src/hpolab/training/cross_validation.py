@@ -9,6 +9,7 @@ Features are standardized per fold on the fold's training part only.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from sklearn.model_selection import (
     TimeSeriesSplit,
 )
 
-from hpolab.data.dataset import Scaler
+from hpolab.data.dataset import Dataset, Scaler
 from hpolab.errors import ConfigError
 
 CV_METHODS = ("stratified_kfold", "kfold", "leave_one_out", "time_series", "group_kfold")
@@ -180,9 +181,15 @@ def _fit_predict(
     params: dict[str, Any],
     seed: int | None,
 ) -> np.ndarray:
+    if isinstance(model, str):
+        from hpolab.models import build_model, is_keras
+
+        if not is_keras(model):  # a registry baseline: build the estimator it names
+            n_outputs = len(np.unique(y_train)) if task == "classification" else 1
+            model = build_model(model, params, tuple(X_train.shape[1:]), task, n_outputs)
     if hasattr(model, "fit") and hasattr(model, "get_params"):
-        fitted = clone(model).fit(X_train, y_train)
-        return np.asarray(fitted.predict(X_test))
+        fitted = clone(model).fit(X_train.reshape(len(X_train), -1), y_train)
+        return np.asarray(fitted.predict(X_test.reshape(len(X_test), -1)))
     return _keras_fit_predict(model, X_train, y_train, X_test, task, params, seed)
 
 
@@ -228,3 +235,25 @@ def _keras_fit_predict(
     if task == "classification":
         return classes[raw.argmax(axis=1)]
     return raw.reshape(-1) * scale + mean
+
+
+def fold_datasets(
+    data: Dataset, cv_method: str, n_splits: int, seed: int | None = 0
+) -> list[Dataset]:
+    """Datasets whose train / validation parts are the folds of ``data``'s train + val.
+
+    The test split is left as it is, so a study that cross-validates still reports its
+    final model on data no fold has seen. Inputs keep the scaling fitted on the training
+    split (refitting a scaler per fold would change the inputs between folds for nothing
+    a network notices).
+    """
+    X = np.concatenate([data.X_train, data.X_val])
+    y = np.concatenate([data.y_train, data.y_val])
+    folds = []
+    for train, val in cv_splits(X, y, cv_method, n_splits, random_state=seed):
+        folds.append(
+            dataclasses.replace(
+                data, X_train=X[train], y_train=y[train], X_val=X[val], y_val=y[val]
+            )
+        )
+    return folds

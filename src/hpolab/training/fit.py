@@ -20,6 +20,13 @@ import numpy as np
 from hpolab.config import TRAINING_KEYS, TrainingSection
 from hpolab.data.dataset import Dataset
 from hpolab.errors import ConfigError, TrialFailed
+from hpolab.training.baselines import (
+    estimator_outputs,
+    fit_estimator,
+    is_estimator,
+    load_estimator,
+    save_estimator,
+)
 from hpolab.training.callbacks import build_callbacks
 from hpolab.training.losses import CUSTOM_LOSSES, balanced_class_weights, get_loss_function
 from hpolab.training.metrics import compute_metrics
@@ -150,9 +157,16 @@ def fit_model(
     With ``use_validation=False`` (retraining the best configuration) the model is fit on
     train + validation for exactly ``hp["epochs"]`` epochs, without early stopping.
 
+    A scikit-learn estimator (a baseline) is fit in one call instead; see
+    :func:`hpolab.training.baselines.fit_estimator`.
+
     Raises:
         TrialFailed: the loss became NaN or infinite.
     """
+    if is_estimator(model):
+        return fit_estimator(
+            model, data, monitor=monitor, hooks=hooks, use_validation=use_validation
+        )
     n_fit = len(data.X_train) + (0 if use_validation else len(data.X_val))
     compile_model(
         model,
@@ -256,7 +270,26 @@ def _fit_targets(data: Dataset, y: np.ndarray) -> np.ndarray:
 
 def predict_model(model: keras.Model, X: np.ndarray) -> np.ndarray:
     """Raw model outputs (class probabilities or scaled regression values)."""
+    if is_estimator(model):
+        return estimator_outputs(model, X)
     return np.asarray(model.predict(X, batch_size=1024, verbose=0))
+
+
+def save_model(model: Any, path: Path) -> None:
+    """Save a Keras model (``.keras``) or a scikit-learn estimator (``.joblib``) to ``path``."""
+    if is_estimator(model):
+        save_estimator(model, path)
+    else:
+        model.save(path)
+
+
+def load_model(path: Path) -> Any:
+    """Load what :func:`save_model` wrote; Keras models with ``safe_mode=True``."""
+    if Path(path).suffix == ".joblib":
+        return load_estimator(Path(path))
+    import hpolab.models.keras_models  # noqa: F401  (registers hpolab's custom layers)
+
+    return keras.models.load_model(path, safe_mode=True)
 
 
 def evaluate_model(
