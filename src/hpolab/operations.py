@@ -27,7 +27,7 @@ from hpolab.search.catalog import (
 )
 
 Root = str | os.PathLike[str] | None
-EXPORT_FORMATS = ("keras", "savedmodel", "h5")
+EXPORT_FORMATS = ("keras", "savedmodel", "h5", "tflite")
 TRIAL_STATES = ("complete", "pruned", "fail", "running", "waiting")
 
 
@@ -168,16 +168,13 @@ def _export_one(layout: Layout, name: str, mt: str, target: Path, fmt: str) -> l
         out = target / source.name
         shutil.copy2(source, out)
         return [out, sidecar]
+    from hpolab.training.export import export_model
+
     model = load_final_model(name, mt, root=layout.root).model  # checks the checksum
-    if fmt == "h5":
-        out = target / f"final_model_{mt}.h5"
-        model.save(out)
-    else:
-        out = target / f"final_model_{mt}_savedmodel"
-        if out.exists():
-            shutil.rmtree(out)
-        model.export(str(out), verbose=False)
-    return [out, sidecar]
+    (result,) = export_model(model, target, f"final_model_{mt}", [fmt])
+    if not result.ok or result.path is None:
+        raise ConfigError(f"--format {fmt}: {result.describe()}")
+    return [result.path, sidecar]
 
 
 def retrain(

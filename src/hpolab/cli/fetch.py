@@ -13,15 +13,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "fetch",
         "copy or export a study's final model",
         "Copy the retrained final model and its JSON sidecar (parameters, scaler, label "
-        "encoding, test metrics) to --dest, as .keras (default), .h5 or a TensorFlow "
-        "SavedModel for serving.",
+        "encoding, test metrics) to --dest, as .keras (default), .h5, a TensorFlow "
+        "SavedModel for serving or .tflite; exports are reloaded and their predictions checked.",
         "examples:\n  hpolab fetch leak_v1 --model-type cnn1d --dest ./deploy\n"
         "  hpolab fetch leak_v1 --dest ./serving --format savedmodel",
     )
     parser.add_argument("study", help="study name")
     parser.add_argument("--model-type", metavar="NAME", help="only this model type")
     parser.add_argument("--dest", metavar="DIR", required=True, help="destination folder")
-    parser.add_argument("--format", default="keras", help="keras (default), savedmodel or h5")
+    parser.add_argument(
+        "--format",
+        default="keras",
+        help="keras (default), savedmodel, h5 or tflite",
+    )
     add_store_options(parser)
     parser.set_defaults(handler=run)
 

@@ -39,6 +39,7 @@ def build_svm(
     params: dict[str, Any], *, input_shape: tuple[int, ...], task: str, n_outputs: int
 ) -> BaseEstimator:
     """A support-vector machine (RBF kernel by default) with probability outputs."""
+    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.svm import SVC, SVR
 
     common = {
@@ -47,8 +48,9 @@ def build_svm(
         "gamma": params.get("gamma", "scale"),
     }
     if task == "classification":
-        # Probabilities make log loss and AUC comparable with the networks' outputs.
-        return SVC(probability=True, random_state=_seed(params), **common)
+        # Probabilities make log loss and AUC comparable with the networks' outputs;
+        # scikit-learn's calibration wrapper replaces SVC(probability=True) from 1.9 on.
+        return CalibratedClassifierCV(SVC(random_state=_seed(params), **common), ensemble=False)
     return SVR(epsilon=float(params.get("epsilon", 0.1)), **common)
 
 
