@@ -13,7 +13,8 @@ from hpolab.models import build_model
 from hpolab.training.export import TOLERANCE, export_model, parse_formats, predict_export
 
 
-@pytest.mark.parametrize(("model_type", "shape"), [("cnn1d", (32, 3)), ("autoencoder", (10,))])
+# The autoencoder's custom layer round trip through .keras is tested with the model zoo.
+@pytest.mark.parametrize(("model_type", "shape"), [("cnn1d", (32, 3))])
 def test_every_format_reloads_with_matching_predictions(
     tmp_path: Path, model_type: str, shape: tuple[int, ...]
 ):

@@ -65,6 +65,14 @@ class Layout:
     def models_dir(self) -> Path:
         return self.root / "models"
 
+    def training_run_dir(self, run: str) -> Path:
+        """Folder of a manual training run (checkpoints, best model, logs, report)."""
+        return self.root / "training" / "runs" / run
+
+    def manual_model_dir(self, run: str) -> Path:
+        """Where the final model of a manual run is copied for use."""
+        return self.models_dir / "manual_runs" / run
+
     @property
     def preprocessing_cache_dir(self) -> Path:
         """Preprocessed arrays (spectrograms) shared by every study under this root."""

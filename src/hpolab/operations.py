@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hpolab.errors import ConfigError, StudyMismatchError, StudyNotFoundError
-from hpolab.layout import Layout
+from hpolab.layout import Layout, check_name
 from hpolab.models.registry import model_file_suffix
 from hpolab.progress import QuietReporter, Reporter
 from hpolab.search.catalog import (
@@ -406,3 +406,52 @@ def _sidecar(layout: Layout, name: str, model_type: str) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+def export(
+    dest: Path,
+    model_file: str | Path | None = None,
+    run: str | None = None,
+    study: str | None = None,
+    model_type: str | None = None,
+    formats: str | list[str] | None = None,
+    root: Root = None,
+    storage: str | None = None,
+) -> list[Any]:
+    """Export a model (a ``.keras`` file, a manual run's or a study's final model).
+
+    Each export is reloaded and compared with the model on a batch of 8 random inputs of
+    the model's input shape (standardized inputs, as the model sees them).
+    Returns :class:`hpolab.training.export.ExportResult` per format.
+    """
+    from hpolab.training.export import export_model, parse_formats
+    from hpolab.training.fit import load_model
+
+    wanted = parse_formats(formats)
+    layout = Layout.from_root(root)
+    if run is not None:
+        check_name(run, "--run")
+        source = layout.manual_model_dir(run)
+        found = sorted(source.glob("final_model_*.keras"))
+        if not found:
+            raise StudyNotFoundError(
+                f"--run: no final model of run {run!r} under {source}; "
+                "train it with train_nn_model.py first"
+            )
+        path = found[0]
+    elif study is not None:
+        from hpolab.api import load_final_model
+
+        final = load_final_model(study, model_type, root=layout.root)  # checks the checksum
+        path = final.path
+        if path.suffix != ".keras":
+            raise ConfigError(
+                f"export: {final.metadata['model_type']} is a scikit-learn baseline "
+                f"({path.name}); use hpolab fetch to copy it"
+            )
+    else:
+        path = Path(str(model_file)).expanduser()
+        if not path.is_file() or path.suffix != ".keras":
+            raise ConfigError(f"export: {path} is not a .keras file")
+    model = load_model(path)
+    return export_model(model, Path(dest).expanduser().resolve(), path.stem, wanted)

@@ -11,6 +11,7 @@ from hpolab.cli import (
     best,
     compare,
     delete,
+    export,
     fetch,
     plots,
     report,
@@ -22,6 +23,7 @@ from hpolab.cli import (
 )
 from hpolab.cli import cache as cache_cmd
 from hpolab.cli import run as run_cmd
+from hpolab.cli import train as train_cmd
 from hpolab.cli.common import Parser, guarded, parse
 
 
@@ -38,12 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_cmd.add_arguments(run_parser)
     run_parser.set_defaults(handler=run_cmd.run)
+    train_parser = sub.add_parser(
+        "train",
+        help="train one model with a known configuration (same as train_nn_model.py)",
+        description=train_cmd.DESCRIPTION,
+        epilog=train_cmd.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train_cmd.add_arguments(train_parser)
+    train_parser.set_defaults(handler=train_cmd.run)
     for module in (
         studies,
         status,
         best,
         trials,
         fetch,
+        export,
         retrain,
         plots,
         report,

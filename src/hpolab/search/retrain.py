@@ -127,7 +127,7 @@ def retrain_best(
         "model_sha256": file_sha256(model_path),
         "retrain_seconds": round(seconds, 2),
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": _versions(),
+        "versions": library_versions(),
     }
     atomic_write_json(layout.final_sidecar_path(cfg.study.name, model_type), sidecar)
     return model, sidecar, seconds
@@ -159,7 +159,8 @@ def release(model: keras.Model | None) -> None:
     gc.collect()
 
 
-def _versions() -> dict[str, str]:
+def library_versions() -> dict[str, str]:
+    """Versions of hpolab and the libraries a saved model depends on."""
     import numpy
     import sklearn
 

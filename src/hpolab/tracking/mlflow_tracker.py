@@ -50,6 +50,10 @@ class TrialRun:
         if metrics:
             self.client.log_batch(self.run_id, metrics=metrics)
 
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        """Attach a file (report, model, JSON) to the run."""
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
     def end(
         self,
         state: str,
@@ -169,6 +173,18 @@ class StudyTracker:
         if params_batch:
             self.client.log_batch(run.info.run_id, params=params_batch)
         return TrialRun(self.client, run.info.run_id)
+
+    def resume_run(self, run_id: str) -> TrialRun | None:
+        """Continue logging to an existing run (a resumed manual run); None if it is gone."""
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            return None
+        if run.info.lifecycle_stage == "deleted":
+            return None
+        self.client.update_run(run_id, status="RUNNING")
+        self.client.set_tag(run_id, STATE_TAG, "running")
+        return TrialRun(self.client, run_id)
 
     def mark_failed(self, run_id: str, reason: str) -> bool:
         """Mark a run still RUNNING (its process died) as failed; True if it changed."""

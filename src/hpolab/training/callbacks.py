@@ -114,3 +114,41 @@ def read_metrics_log(path: Path) -> list[dict[str, float]]:
         return json.loads(path.read_text(encoding="utf-8"))
     with path.open(encoding="utf-8") as handle:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+class RollingCheckpoint(keras.callbacks.Callback):
+    """``epoch_<n>.keras`` after every epoch, keeping the last ``keep``; resume reads them.
+
+    Each file holds weights, optimizer state and the schedule's step, and is written
+    atomically, so a run killed mid-save still has its previous checkpoint intact.
+    ``on_saved(epoch)`` is called after each save (the run records its progress there).
+    """
+
+    def __init__(self, folder: Path, keep: int = 3, on_saved: Any = None) -> None:
+        super().__init__()
+        if keep < 1:
+            raise ConfigError("checkpoints: keep at least 1")
+        self.folder = folder
+        self.keep = keep
+        self.on_saved = on_saved
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        from hpolab.layout import atomic_save
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        target = self.folder / f"epoch_{epoch + 1:04d}.keras"
+        atomic_save(target, lambda tmp: self.model.save(tmp), suffix=".keras")
+        for old in checkpoints(self.folder)[: -self.keep]:
+            old.unlink(missing_ok=True)
+        if self.on_saved is not None:
+            self.on_saved(epoch + 1)
+
+
+def checkpoints(folder: Path) -> list[Path]:
+    """Epoch checkpoints of ``folder``, oldest first."""
+    return sorted(folder.glob("epoch_*.keras"))
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """The epoch number a checkpoint was saved after (1-based)."""
+    return int(path.stem.removeprefix("epoch_"))

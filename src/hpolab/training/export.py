@@ -194,9 +194,11 @@ def _quiet_stderr() -> Iterator[None]:
 def _tflite_predict(path: Path, X: np.ndarray) -> np.ndarray:
     import tensorflow as tf
 
-    with warnings.catch_warnings():  # tf.lite.Interpreter announces its successor package
+    # tf.lite.Interpreter announces its successor package and its CPU delegate.
+    with warnings.catch_warnings(), _quiet_stderr():
         warnings.simplefilter("ignore")
         interpreter = tf.lite.Interpreter(model_path=str(path))
+        interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
     interpreter.resize_tensor_input(inp["index"], list(X.shape))

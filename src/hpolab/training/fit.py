@@ -151,11 +151,17 @@ def fit_model(
     use_validation: bool = True,
     verbose: int = 0,
     run_dir: Path | None = None,
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+    initial_epoch: int = 0,
+    compile: bool = True,
 ) -> TrainResult:
     """Train ``model`` on ``data`` with early stopping on ``monitor``.
 
     With ``use_validation=False`` (retraining the best configuration) the model is fit on
     train + validation for exactly ``hp["epochs"]`` epochs, without early stopping.
+    A resumed manual run passes a model loaded from its checkpoint with ``compile=False``
+    (its optimizer state and schedule step come with it) and ``initial_epoch``, the number
+    of epochs already done; ``hp["epochs"]`` stays the total.
 
     A scikit-learn estimator (a baseline) is fit in one call instead; see
     :func:`hpolab.training.baselines.fit_estimator`.
@@ -168,13 +174,14 @@ def fit_model(
             model, data, monitor=monitor, hooks=hooks, use_validation=use_validation
         )
     n_fit = len(data.X_train) + (0 if use_validation else len(data.X_val))
-    compile_model(
-        model,
-        data.task,
-        hp,
-        labels=data.y_train if data.task == "classification" else None,
-        steps_per_epoch=math.ceil(n_fit / int(hp["batch_size"])),
-    )
+    if compile:
+        compile_model(
+            model,
+            data.task,
+            hp,
+            labels=data.y_train if data.task == "classification" else None,
+            steps_per_epoch=math.ceil(n_fit / int(hp["batch_size"])),
+        )
     y_train = _fit_targets(data, data.y_train)
     callbacks: list[keras.callbacks.Callback] = [StopOnNaN()]
     if use_validation:
@@ -200,11 +207,13 @@ def fit_model(
                 restore_best_weights=True,
             )
         )
+    callbacks.extend(extra_callbacks)
     start = time.perf_counter()
     history = model.fit(
         X_fit,
         y_fit,
         validation_data=validation,
+        initial_epoch=initial_epoch,
         epochs=int(hp["epochs"]),
         batch_size=int(hp["batch_size"]),
         callbacks=callbacks,
