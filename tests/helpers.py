@@ -125,3 +125,21 @@ def start_and_wait_for_running_trial(config: Path, root: Path, study: str, timeo
             return proc, trials[caught[0]]
     proc.kill()
     raise AssertionError("no trial reached its second epoch in time")
+
+
+def run_in_process(main: object, *args: str) -> tuple[int, str, str]:
+    """Call a CLI ``main(argv)`` in this process; return (exit code, stdout, stderr).
+
+    Bad-input and follow-up commands run this way: the same code path as the console
+    command without paying for a new interpreter and TensorFlow import each time.
+    """
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))  # type: ignore[operator]
+        except SystemExit as exc:  # argparse errors exit
+            code = exc.code if isinstance(exc.code, int) else 2
+    return int(code or 0), out.getvalue(), err.getvalue()

@@ -11,9 +11,12 @@ import numpy as np
 import optuna
 import pytest
 import yaml
-from helpers import run_cli
+from helpers import run_cli, run_in_process
 from sklearn.metrics import log_loss
 
+import hpolab
+from hpolab.cli.main import main as hpolab_main
+from hpolab.cli.run import main as run_main
 from hpolab.config import DataSection, StudyConfig, TrainingSection
 from hpolab.data import load_dataset
 from hpolab.models import build_model
@@ -126,27 +129,21 @@ def test_baseline_and_autoencoder_study_end_to_end(tmp_path: Path, csv_file: Pat
         assert np.mean(np.array(labels_out) == labels) > 0.8, mt
 
     # A baseline has no Keras formats to export: one clear error, nothing written.
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hpolab.cli.main",
-            "fetch",
-            "base",
-            "--model-type",
-            "random_forest",
-            "--format",
-            "h5",
-            "--dest",
-            str(tmp_path / "out"),
-            "--root",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
+    code, _, err = run_in_process(
+        hpolab_main,
+        "fetch",
+        "base",
+        "--model-type",
+        "random_forest",
+        "--format",
+        "h5",
+        "--dest",
+        str(tmp_path / "out"),
+        "--root",
+        str(tmp_path),
     )
-    assert proc.returncode == 2
-    assert "scikit-learn baseline" in proc.stderr and "Traceback" not in proc.stderr
+    assert code == 2
+    assert "scikit-learn baseline" in err and "Traceback" not in err
     assert not list((tmp_path / "out").glob("*.h5"))
 
 
@@ -178,7 +175,8 @@ def test_cross_validated_study_scores_the_mean_of_folds(tmp_path: Path, csv_file
             },
         },
     )
-    run_cli("--config", str(cfg), "-q", "--no-mlflow", root=tmp_path, check=True)
+    # The Python API runs the same study code as the command line.
+    hpolab.run_study(str(cfg), root=tmp_path, quiet=True, track=False)
     study = optuna.load_study(
         study_name="cv.mlp", storage=f"sqlite:///{tmp_path / 'hpo_studies' / 'cv.db'}"
     )
@@ -189,8 +187,8 @@ def test_cross_validated_study_scores_the_mean_of_folds(tmp_path: Path, csv_file
         assert trial.user_attrs["cv_std"] == pytest.approx(np.std(scores), abs=1e-5)
     assert (tmp_path / "models" / "hpo_derived" / "cv" / "final_model_mlp.keras").is_file()
     bad = _write(tmp_path / "bad.yaml", {"data": {"cv": {"method": "bootstrap"}}})
-    proc = run_cli("--config", str(bad), root=tmp_path)
-    assert proc.returncode == 2 and "data.cv.method" in proc.stderr
+    code, _, err = run_in_process(run_main, "--config", str(bad), "--root", str(tmp_path))
+    assert code == 2 and "data.cv.method" in err
 
 
 def test_cross_validation_prunes_between_folds(csv_file: Path):

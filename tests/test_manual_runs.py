@@ -12,7 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, run_cli
+from helpers import REPO, run_in_process
+
+from hpolab.cli.main import main as hpolab_main
+from hpolab.cli.run import main as run_main
+from hpolab.cli.train import main as train_main
 
 pytestmark = pytest.mark.slow
 
@@ -103,32 +107,27 @@ def test_run_folder_report_mlflow_and_export(tmp_path: Path, csv_file: Path):
 
     # The same name again is refused, nothing touched; --overwrite replaces the run.
     before = (run_dir / "model_info.json").read_bytes()
-    again = train(*args, root=tmp_path)
-    assert again.returncode == 2 and "already exists" in again.stderr
-    assert "Traceback" not in again.stderr
+    root = ("--root", str(tmp_path))
+    code, _, err = run_in_process(train_main, *args, *root)
+    assert code == 2 and "already exists" in err and "Traceback" not in err
     assert (run_dir / "model_info.json").read_bytes() == before
-    ok(train(*args, "--overwrite", "--no-mlflow", root=tmp_path))
+    code, _, err = run_in_process(train_main, *args, "--overwrite", "--no-mlflow", *root)
+    assert code == 0, err
     assert json.loads((run_dir / "model_info.json").read_text())["mlflow_run_id"] is None
 
-    exported = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hpolab.cli.main",
-            "export",
-            "--run",
-            "r1",
-            "--format",
-            "h5,savedmodel",
-            "--dest",
-            str(tmp_path / "deploy"),
-            "--root",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
+    code, out, err = run_in_process(
+        hpolab_main,
+        "export",
+        "--run",
+        "r1",
+        "--format",
+        "h5,savedmodel",
+        "--dest",
+        str(tmp_path / "deploy"),
+        *root,
     )
-    assert exported.returncode == 0, exported.stderr
+    assert code == 0, err
+    assert out.count("ok ") == 2
     assert (tmp_path / "deploy" / "final_model_mlp.h5").is_file()
     assert (tmp_path / "deploy" / "final_model_mlp_savedmodel" / "saved_model.pb").is_file()
 
@@ -199,7 +198,9 @@ def test_resume_after_kill_continues_from_the_last_checkpoint(tmp_path: Path):
 
 
 def test_from_study_and_bad_input(tmp_path: Path, csv_file: Path):
-    run_cli(
+    root = ("--root", str(tmp_path))
+    code, _, err = run_in_process(
+        run_main,
         "--study-name",
         "s",
         "--data",
@@ -215,22 +216,22 @@ def test_from_study_and_bad_input(tmp_path: Path, csv_file: Path):
         "--no-mlflow",
         "--no-plots",
         "-q",
-        root=tmp_path,
-        check=True,
+        *root,
     )
-    ok(
-        train(
-            "--from-study",
-            "s",
-            "--run-name",
-            "best",
-            "--set",
-            "epochs=1",
-            "--no-mlflow",
-            "-q",
-            root=tmp_path,
-        )
+    assert code == 0, err
+    code, _, err = run_in_process(
+        train_main,
+        "--from-study",
+        "s",
+        "--run-name",
+        "best",
+        "--set",
+        "epochs=1",
+        "--no-mlflow",
+        "-q",
+        *root,
     )
+    assert code == 0, err
     info = json.loads((tmp_path / "training" / "runs" / "best" / "model_info.json").read_text())
     import optuna
 
@@ -276,7 +277,7 @@ def test_from_study_and_bad_input(tmp_path: Path, csv_file: Path):
         "is not key=value": ("--model-type", "mlp", "--set", "epochs"),
     }
     for expected, args in cases.items():
-        proc = train(*args, root=tmp_path)
-        assert proc.returncode == 2, (expected, proc.stderr)
-        assert expected in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        code, _, err = run_in_process(train_main, *args, *root)
+        assert code == 2, (expected, err)
+        assert expected in err and "Traceback" not in err, err
     assert sorted(p.name for p in (tmp_path / "training" / "runs").iterdir()) == ["best"]

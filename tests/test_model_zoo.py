@@ -7,8 +7,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import run_cli
+from helpers import run_cli, run_in_process
 
+from hpolab.cli.run import main as run_main
 from hpolab.errors import ConfigError
 from hpolab.models import available_models, build_model, default_search_space
 
@@ -142,7 +143,8 @@ def test_lstm_and_resnet_studies_run_from_the_cli(tmp_path: Path, csv_file: Path
     )
     for mt in ("lstm", "resnet"):
         assert (tmp_path / "models" / "hpo_derived" / "zoo" / f"final_model_{mt}.keras").exists()
-    bad = run_cli(
+    code, _, err = run_in_process(
+        run_main,
         "--study-name",
         "zoo2",
         "--data",
@@ -150,7 +152,8 @@ def test_lstm_and_resnet_studies_run_from_the_cli(tmp_path: Path, csv_file: Path
         "--models",
         "cnn2d",
         "-q",
-        root=tmp_path,
+        "--root",
+        str(tmp_path),
     )
-    assert bad.returncode == 2 and "models.cnn2d: needs 2-D inputs" in bad.stderr
+    assert code == 2 and "models.cnn2d: needs 2-D inputs" in err
     assert not (tmp_path / "hpo_studies" / "zoo2.db").exists()

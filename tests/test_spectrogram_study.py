@@ -8,9 +8,10 @@ import numpy as np
 import optuna
 import pytest
 import yaml
-from helpers import run_cli
+from helpers import run_cli, run_in_process
 
 from hpolab.api import load_final_model
+from hpolab.cli.run import main as run_main
 from hpolab.config import DataSection
 from hpolab.data import load_dataset
 
@@ -96,10 +97,10 @@ def test_bad_spectrogram_settings_are_refused_before_anything_is_stored(tmp_path
             }
         )
     )
-    proc = run_cli("--config", str(config), root=tmp_path)
-    assert proc.returncode == 2
-    assert "data.spectrogram.frame_length: 64 is longer than a window" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    code, _, err = run_in_process(run_main, "--config", str(config), "--root", str(tmp_path))
+    assert code == 2
+    assert "data.spectrogram.frame_length: 64 is longer than a window" in err
+    assert "Traceback" not in err
     assert not (tmp_path / "hpo_studies" / "bad.db").exists()
     # A searched STFT setting needs data.spectrogram.
     config.write_text(
@@ -110,5 +111,5 @@ def test_bad_spectrogram_settings_are_refused_before_anything_is_stored(tmp_path
             }
         )
     )
-    proc = run_cli("--config", str(config), root=tmp_path)
-    assert proc.returncode == 2 and "unknown parameter 'frame_length'" in proc.stderr
+    code, _, err = run_in_process(run_main, "--config", str(config), "--root", str(tmp_path))
+    assert code == 2 and "unknown parameter 'frame_length'" in err

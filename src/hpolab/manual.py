@@ -421,12 +421,15 @@ def _train(
         save_best_only=True,
         initial_value_threshold=previous_best,
     )
+    before = float(state.get("train_seconds", 0.0))  # time of the epochs before a stop
+    start = time.perf_counter()
     rolling = RollingCheckpoint(
         run_dir / "checkpoints",
         KEEP_CHECKPOINTS,
-        on_saved=lambda epoch: write_state(run_dir, epochs_done=epoch),
+        on_saved=lambda epoch: write_state(
+            run_dir, epochs_done=epoch, train_seconds=before + elapsed(start)
+        ),
     )
-    start = time.perf_counter()
     try:
         fit_model(
             model,
@@ -445,7 +448,7 @@ def _train(
         if run is not None and not isinstance(exc, KeyboardInterrupt):
             run.end("failed", error=f"{type(exc).__name__}: {exc}")
         raise
-    seconds = float(state.get("train_seconds", 0.0)) + elapsed(start)
+    seconds = before + elapsed(start)
     final_path = run_dir / f"final_model_{spec.model_type}.keras"
     from hpolab.layout import atomic_save
 

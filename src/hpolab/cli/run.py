@@ -24,9 +24,16 @@ examples:
   run_hpo.py --config configs/leak_mlp.yaml --study-name leak_v1 --n-trials 50   # resume
   run_hpo.py --data my.csv --target label --study-name mine --sampler random
   run_hpo.py --config configs/grid_mlp.yaml --storage postgresql://postgres@127.0.0.1:5432/test
+  run_hpo.py --config configs/leak_spectrogram.yaml    # cnn1d vs resnet on spectrograms
+  run_hpo.py --config configs/leak_cv.yaml             # cross-validation as the objective
+  run_hpo.py --data builtin:breast_cancer --models mlp,random_forest,svm
+
+model types: mlp, cnn1d, lstm, resnet, cnn2d, autoencoder, ensemble (Keras);
+random_forest, svm, gradient_boosting (scikit-learn baselines)
 
 outputs (under --root): hpo_studies/<study>.db, hpo_results/<study>/,
-models/hpo_derived/<study>/final_model_<model_type>.keras (+ .json), mlruns/
+models/hpo_derived/<study>/final_model_<model_type>.keras (.joblib for baselines, + .json),
+mlruns/, cache/preprocessed/ (spectrograms)
 """
 
 

@@ -175,7 +175,10 @@ def _summary_page(info: dict[str, Any], history: dict[str, list[float]]) -> Any:
         size=9,
     )
     y = _text(ax, y, "Hyperparameters", size=12, weight="bold")
-    rows = [[k, _fmt(v)] for k, v in {**info["params"], **info["training"]}.items()]
+    rows = [[k, _fmt(v)] for k, v in info["params"].items()] or [
+        ["(model parameters)", f"{info['model_type']} builder defaults"]
+    ]
+    rows += [[k, _fmt(v)] for k, v in info["training"].items()]
     y = _table(ax, y, ["parameter", "value"], rows, 0.024 * (len(rows) + 1), [0.35, 0.65])
     y = _text(ax, y, "Test split", size=12, weight="bold")
     y = _text(ax, y, ", ".join(f"{k} {v:.4g}" for k, v in info["test_metrics"].items()))
