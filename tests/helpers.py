@@ -29,18 +29,34 @@ def write_csv(
 
 
 def run_cli(
-    *args: str, root: Path, timeout: float = 600, check: bool = False
+    *args: str,
+    root: Path,
+    timeout: float = 600,
+    check: bool = False,
+    process: bool = False,
 ) -> subprocess.CompletedProcess:
-    """Run ``python run_hpo.py ARGS --root ROOT`` as a user would, capturing output."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run(
-        [sys.executable, str(RUN_HPO), *args, "--root", str(root)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=root,
-    )
+    """Run ``python run_hpo.py ARGS --root ROOT`` from ``ROOT``, capturing output.
+
+    By default the command's ``main(argv)`` runs in this process (from ``ROOT`` as the
+    working directory), the same code path as the script without a new interpreter and
+    TensorFlow import per call. ``process=True`` starts the real script in a subprocess:
+    tests of signals, exit codes and concurrent workers need that.
+    """
+    argv = [*args, "--root", str(root)]
+    if process:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.run(
+            [sys.executable, str(RUN_HPO), *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=root,
+        )
+    else:
+        from hpolab.cli.run import main
+
+        proc = completed_in_process(main, *argv, cwd=root)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
@@ -127,19 +143,49 @@ def start_and_wait_for_running_trial(config: Path, root: Path, study: str, timeo
     raise AssertionError("no trial reached its second epoch in time")
 
 
-def run_in_process(main: object, *args: str) -> tuple[int, str, str]:
+def run_in_process(
+    main: object, *args: str, cwd: Path | None = None, columns: int | None = None
+) -> tuple[int, str, str]:
     """Call a CLI ``main(argv)`` in this process; return (exit code, stdout, stderr).
 
     Bad-input and follow-up commands run this way: the same code path as the console
-    command without paying for a new interpreter and TensorFlow import each time.
+    command without paying for a new interpreter and TensorFlow import each time. Like a
+    command started without a terminal, stdin is empty; ``cwd`` and ``columns`` (the
+    ``COLUMNS`` tables are laid out for) apply during the call only.
     """
     import contextlib
     import io
+    from unittest import mock
 
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))  # type: ignore[operator]
-        except SystemExit as exc:  # argparse errors exit
-            code = exc.code if isinstance(exc.code, int) else 2
+    saved_cwd, saved_columns = os.getcwd(), os.environ.get("COLUMNS")
+    if columns is not None:
+        os.environ["COLUMNS"] = str(columns)
+    try:
+        if cwd is not None:
+            os.chdir(cwd)  # relative paths in messages are shown from the working directory
+        with (
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            mock.patch.object(sys, "stdin", io.StringIO("")),
+        ):
+            try:
+                code = main(list(args))  # type: ignore[operator]
+            except SystemExit as exc:  # argparse errors exit
+                code = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        os.chdir(saved_cwd)
+        if columns is not None:
+            if saved_columns is None:
+                os.environ.pop("COLUMNS", None)
+            else:
+                os.environ["COLUMNS"] = saved_columns
     return int(code or 0), out.getvalue(), err.getvalue()
+
+
+def completed_in_process(
+    main: object, *args: str, cwd: Path | None = None, columns: int | None = None
+) -> subprocess.CompletedProcess:
+    """``run_in_process`` with the result shaped as ``subprocess.run`` returns it."""
+    code, out, err = run_in_process(main, *args, cwd=cwd, columns=columns)
+    return subprocess.CompletedProcess(list(args), code, out, err)

@@ -46,6 +46,9 @@ def test_killed_trial_is_failed_requeued_and_rerun(tmp_path: Path, csv_file: Pat
     study = optuna.load_study(study_name="killme.mlp", storage=storage)
     assert study.trials[victim.number].state == optuna.trial.TrialState.RUNNING
 
+    # Training settings may change on resume; short epochs keep the rerun quick.
+    cfg["training"].update(epochs=3, patience=3, batch_size=32)
+    cfg_path.write_text(yaml.safe_dump(cfg))
     resumed = run_cli("--config", str(cfg_path), root=tmp_path, check=True)
     assert "left running by a stopped process" in resumed.stdout
 

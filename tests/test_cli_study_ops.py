@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import run_cli, write_csv
+from helpers import completed_in_process, run_cli, write_csv
 
 from hpolab.reporting.plots import PLOTS
 
@@ -28,18 +28,15 @@ STUDY = "ops"
 N_TRIALS = 5
 
 
-def hpolab(*args: str, root: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``hpolab ARGS --root ROOT`` as a user would (no terminal on stdin)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "hpolab.cli.main", *args, "--root", str(root)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=root,
-        stdin=subprocess.DEVNULL,
-    )
+def hpolab(*args: str, root: Path) -> subprocess.CompletedProcess:
+    """Run ``hpolab ARGS --root ROOT`` from ROOT, without a terminal (stdin empty).
+
+    In this process: the console command's own ``main``, without a new interpreter and
+    TensorFlow import per call; the console script itself is tested in test_cli_more.
+    """
+    from hpolab.cli.main import main
+
+    return completed_in_process(main, *args, "--root", str(root), cwd=root, columns=200)
 
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

@@ -105,7 +105,9 @@ def test_second_fit_loads_from_cache_and_trains_nothing(tmp_path, data, monkeypa
 
 
 def test_reset_experiment_retrains_and_reset_is_an_alias(tmp_path, data, capsys):
-    TinyAE(model_dir=tmp_path, cache_prefix="ae").fit(data["Xt"], data["Xv"])
+    TinyAE(model_dir=tmp_path, cache_prefix="ae").fit(
+        data["Xt"], data["Xv"], param_grid={"latent_dim": [3], "epochs": [2]}
+    )
     again = TinyAE(model_dir=tmp_path, cache_prefix="ae", verbose=1)
     again.fit(data["Xt"], data["Xv"], param_grid={"latent_dim": [2]}, reset_experiment=True)
     assert again.n_configs_trained_ == 1 and again.best_config_["latent_dim"] == 2

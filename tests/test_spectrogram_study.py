@@ -62,7 +62,10 @@ def test_spectrogram_study_caches_resumes_and_ships(tmp_path: Path):
 
     # Resume: spectrograms come from the disk cache, not computed again.
     again = run_cli(
-        "--config", str(config), "--n-trials", "4", "--no-mlflow", root=tmp_path, check=True
+        *("--config", str(config), "--n-trials", "4", "--no-mlflow"),
+        root=tmp_path,
+        check=True,
+        process=True,  # a new process: the in-memory layer is empty, the disk cache is not
     )
     assert "disk cache in" in again.stdout
     assert len(optuna.load_study(study_name="spec.cnn1d", storage=storage).trials) == 4
