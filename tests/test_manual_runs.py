@@ -281,3 +281,24 @@ def test_from_study_and_bad_input(tmp_path: Path, csv_file: Path):
         assert code == 2, (expected, err)
         assert expected in err and "Traceback" not in err, err
     assert sorted(p.name for p in (tmp_path / "training" / "runs").iterdir()) == ["best"]
+
+
+def test_same_seed_same_run_and_seed_is_kept_for_resume(tmp_path: Path, csv_file: Path):
+    base = ("--data", str(csv_file), "--target", "label", "--model-type", "mlp")
+    common = ("--set", "epochs=2", "--no-mlflow", "-q", "--root", str(tmp_path))
+
+    def losses(run: str, *extra: str) -> list[float]:
+        code, _, err = run_in_process(train_main, *base, "--run-name", run, *extra, *common)
+        assert code == 0, err
+        history = tmp_path / "training" / "runs" / run / "training_history.json"
+        return json.loads(history.read_text())["metrics"]["loss"]
+
+    first = losses("a")
+    assert losses("b") == first, "the config's default seed makes runs repeatable"
+    assert losses("c", "--seed", "7") != first
+    saved = (tmp_path / "training" / "runs" / "c" / "config.yaml").read_text()
+    assert "seed: 7" in saved
+    code, _, err = run_in_process(
+        train_main, "--run-name", "c", "--resume", "--seed", "8", "--root", str(tmp_path)
+    )
+    assert code == 2 and "continues with its own configuration" in err

@@ -56,6 +56,7 @@ class RunSpec:
             "params": self.params,
             "params_source": self.source,
             "metric": self.cfg.study.metric,
+            "seed": self.cfg.study.seed,
             "data": self.cfg.data.model_dump(exclude_none=True),
             "training": self.cfg.training.model_dump(),
         }
@@ -84,6 +85,7 @@ def resolve_spec(
     metric: str | None = None,
     layout: Layout | None = None,
     storage: str | None = None,
+    seed: int | None = None,
 ) -> RunSpec:
     """Build the run's configuration from a config file, a study's best trial or flags.
 
@@ -110,6 +112,8 @@ def resolve_spec(
         cfg = load_config(cfg, **{f"training.{k}": v for k, v in training.items()})
     if metric is not None:
         cfg = load_config(cfg, metric=metric)
+    if seed is not None:
+        cfg = load_config(cfg, seed=seed)
     from hpolab.models.registry import is_keras
 
     if not is_keras(model_type):
@@ -273,7 +277,7 @@ def saved_spec(run_dir: Path) -> RunSpec:
     saved = yaml.safe_load(path.read_text(encoding="utf-8"))
     cfg = load_config(
         {
-            "study": {"metric": saved["metric"]},
+            "study": {"metric": saved["metric"], "seed": saved.get("seed")},
             "data": saved["data"],
             "training": saved["training"],
             "models": {saved["model_type"]: {}},
@@ -379,6 +383,10 @@ def _train(
         )
     ckpts = checkpoints(run_dir / "checkpoints")
     initial_epoch = checkpoint_epoch(ckpts[-1]) if (resume and ckpts) else 0
+    if cfg.study.seed is not None:
+        # Same seed, same run: weights, dropout and shuffling. A resumed run reseeds per
+        # epoch reached, as the generator state inside the killed process is gone.
+        keras.utils.set_random_seed(cfg.study.seed + initial_epoch)
     if initial_epoch:
         model = load_model(ckpts[-1])  # optimizer state and schedule step included
         history = _read_history(run_dir, initial_epoch)

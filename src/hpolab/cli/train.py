@@ -43,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a training key (epochs=40) or model parameter (filters=64); repeatable",
     )
     source.add_argument("--metric", help="validation metric for early stopping / best model")
+    source.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="random seed of weights, dropout and shuffling (default: the config's study.seed, 42)",
+    )
     run = parser.add_argument_group("the run")
     run.add_argument("--run-name", metavar="NAME", help="default: <model_type>_<timestamp>")
     run.add_argument("--overwrite", action="store_true", help="replace an existing run")
@@ -66,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
     layout = Layout.from_root(args.root)
     if args.resume and not args.run_name:
         raise ConfigError("--resume: name the run to continue (--run-name)")
-    if args.resume and (args.config or args.from_study or args.set or args.data):
+    if args.resume and (
+        args.config or args.from_study or args.set or args.data or args.seed is not None
+    ):
         raise ConfigError(
             "--resume: a run continues with its own configuration; drop the "
             "other options or start a new run"
@@ -83,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
             args.metric,
             layout,
             args.storage,
+            args.seed,
         )
     result = train_run(
         spec,

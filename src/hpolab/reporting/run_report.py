@@ -178,7 +178,8 @@ def _summary_page(info: dict[str, Any], history: dict[str, list[float]]) -> Any:
     rows = [[k, _fmt(v)] for k, v in info["params"].items()] or [
         ["(model parameters)", f"{info['model_type']} builder defaults"]
     ]
-    rows += [[k, _fmt(v)] for k, v in info["training"].items()]
+    # learning_rate may be both a model parameter and a training key: one row, not two.
+    rows += [[k, _fmt(v)] for k, v in info["training"].items() if k not in info["params"]]
     y = _table(ax, y, ["parameter", "value"], rows, 0.024 * (len(rows) + 1), [0.35, 0.65])
     y = _text(ax, y, "Test split", size=12, weight="bold")
     y = _text(ax, y, ", ".join(f"{k} {v:.4g}" for k, v in info["test_metrics"].items()))
