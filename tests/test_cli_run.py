@@ -55,23 +55,24 @@ def test_tpe_study_on_csv_resumes_and_ships_a_model(tmp_path: Path, csv_file: Pa
         "mlp",
         "--metric",
         "val_loss",
+        "--no-plots",  # plots have their own tests (test_cli_study_ops)
     ]
     # The first run goes through the real script in its own process, as a user runs it.
-    first = run_cli(*base, "--n-trials", "6", root=root, check=True, process=True)
+    first = run_cli(*base, "--n-trials", "4", root=root, check=True, process=True)
     assert "csvstudy" in first.stdout and "mlflow ui --backend-store-uri" in first.stdout
-    assert len(_trials(root, "csvstudy")) == 6
+    assert len(_trials(root, "csvstudy")) == 4
 
-    second = run_cli(*base, "--n-trials", "9", root=root, check=True)
-    assert "new trials this run: 3" in second.stdout
+    second = run_cli(*base, "--n-trials", "6", root=root, check=True)
+    assert "new trials this run: 2" in second.stdout
     trials = _trials(root, "csvstudy")
-    assert len(trials) == 9
+    assert len(trials) == 6
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
 
     runs = _runs(root, "csvstudy")
     assert len(runs["study"]) == 1, "a resumed study keeps its parent run"
     parent_id = runs["study"][0].info.run_id
     children = runs["trial"]
-    assert len(children) == 9
+    assert len(children) == 6
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent_id}
     # Trial and run point at each other.
     by_number = {int(r.data.tags["hpolab.trial_number"]): r for r in children}
@@ -88,7 +89,7 @@ def test_tpe_study_on_csv_resumes_and_ships_a_model(tmp_path: Path, csv_file: Pa
 
     # Results files.
     results = json.loads((root / "hpo_results" / "csvstudy" / "hpo_results_mlp.json").read_text())
-    assert results["n_trials"] == 9 and len(results["trials"]) == 9
+    assert results["n_trials"] == 6 and len(results["trials"]) == 6
     assert results["best_value"] == pytest.approx(min(t.value for t in trials))
     assert "values" in results["param_importance"]
     assert isinstance(results["best_params"]["hidden_layers"], list)
@@ -182,6 +183,7 @@ def test_pruned_trials_are_recorded_as_pruned_everywhere(tmp_path: Path, csv_fil
             "n_trials": 10,
             "seed": 3,
             "metric": "val_loss",
+            "plots": False,
         },
         "data": {"source": str(csv_file), "target": "label"},
         "training": {"epochs": 6, "patience": 6},

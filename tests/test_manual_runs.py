@@ -88,7 +88,7 @@ def test_run_folder_report_mlflow_and_export(tmp_path: Path, csv_file: Path):
     assert info["input_shape"] == [4] and info["classes"] == ["no", "yes"]
     assert len(info["data"]["fingerprint"]) == 16 and info["training_seconds"] > 0
     assert set(info["test_metrics"]) == {"accuracy", "f1_macro", "auc"}
-    assert {"keras", "tensorflow", "hpolab"} <= set(info["versions"]) | {"tensorflow"}
+    assert {"keras", "tensorflow", "hpolab", "python"} <= set(info["versions"])
     history = json.loads((run_dir / "training_history.json").read_text())
     assert history["epochs"] == [1, 2] and len(history["metrics"]["val_loss"]) == 2
     copied = tmp_path / "models" / "manual_runs" / "r1"

@@ -163,12 +163,14 @@ def library_versions() -> dict[str, str]:
     """Versions of hpolab and the libraries a saved model depends on."""
     import numpy
     import sklearn
+    import tensorflow  # the Keras backend: SavedModel and TFLite exports depend on it
 
     import hpolab
 
     return {
         "hpolab": hpolab.__version__,
         "keras": keras.__version__,
+        "tensorflow": tensorflow.__version__,
         "optuna": optuna.__version__,
         "numpy": numpy.__version__,
         "scikit-learn": sklearn.__version__,
