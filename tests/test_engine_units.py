@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
+from optuna.storages import RDBStorage
 
-from hpolab.config import DataSection, TrainingSection
+from hpolab.config import DataSection, StudyConfig, TrainingSection
 from hpolab.data import load_dataset
 from hpolab.errors import ConfigError, TrialFailed
 from hpolab.layout import atomic_save, atomic_write_json, check_name
 from hpolab.models import build_model
 from hpolab.search.objective import PruningHook
-from hpolab.search.run import counted_trials
+from hpolab.search.run import _settle_running, counted_trials
+from hpolab.search.storage import open_storage
 from hpolab.training.fit import fit_model, training_params
 
 
@@ -118,3 +122,62 @@ def test_atomic_writes_leave_the_old_file_on_failure(tmp_path: Path) -> None:
 def test_scaler_statistics_come_from_the_training_split(tiny_data) -> None:
     assert np.allclose(tiny_data.X_train.mean(axis=0), 0, atol=1e-4)
     assert not np.allclose(tiny_data.X_test.mean(axis=0), 0, atol=1e-4)
+
+
+_HEARTBEAT_CFG = StudyConfig.model_validate(
+    {"study": {"heartbeat_interval": 1, "grace_period": 3}, "models": {"mlp": {}}}
+)
+
+
+def _heartbeat_study(tmp_path: Path) -> tuple[optuna.Study, RDBStorage]:
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", 1, 3, 1)
+    study = optuna.create_study(study_name="s.mlp", storage=storage)
+    return study, storage
+
+
+class _Messages:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def message(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def test_a_running_trial_that_keeps_beating_is_left_to_its_worker(tmp_path: Path) -> None:
+    study, storage = _heartbeat_study(tmp_path)
+    trial = study.ask()
+    stop = threading.Event()
+
+    def beat() -> None:  # another live worker
+        while not stop.is_set():
+            storage.record_heartbeat(trial._trial_id)
+            stop.wait(0.5)
+
+    worker = threading.Thread(target=beat)
+    worker.start()
+    try:
+        reporter = _Messages()
+        start = time.monotonic()
+        _settle_running(study, storage, _HEARTBEAT_CFG, None, reporter)
+        waited = time.monotonic() - start
+    finally:
+        stop.set()
+        worker.join()
+    assert waited < 2.5, "a live worker's next heartbeat ends the wait"
+    assert study.trials[trial.number].state == optuna.trial.TrialState.RUNNING
+    assert "checking whether their worker is alive" in reporter.lines[0]
+    assert not any("stopped process" in line for line in reporter.lines)
+
+
+def test_a_running_trial_of_a_stopped_worker_is_failed_and_requeued(tmp_path: Path) -> None:
+    study, storage = _heartbeat_study(tmp_path)
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    storage.record_heartbeat(trial._trial_id)  # then the worker dies
+    reporter = _Messages()
+    _settle_running(study, storage, _HEARTBEAT_CFG, None, reporter)
+    trials = study.trials
+    assert trials[trial.number].state == optuna.trial.TrialState.FAIL
+    assert trials[-1].state == optuna.trial.TrialState.WAITING
+    assert trials[-1].params == trials[trial.number].params
+    assert f"trial(s) {trial.number} were left running by a stopped process" in reporter.lines[-1]
+    assert counted_trials(study) == 0, "the re-queued configuration is not counted twice"

@@ -35,11 +35,13 @@ from hpolab.search.samplers import make_pruner, make_sampler
 from hpolab.search.space import SearchSpace
 from hpolab.search.storage import (
     get_meta,
+    heartbeats,
     model_types_in,
     open_storage,
     optuna_study_name,
     redact,
     set_meta,
+    take_recovered,
 )
 from hpolab.tracking import StudyTracker
 
@@ -156,7 +158,7 @@ def run_study(
             t0 = time.perf_counter()
             objective = Objective(cfg, mt, space, data, tracker, parent_id)
             objective.trial_dir = partial(layout.trial_dir, name, mt)
-            _search(cfg, study, objective, space, tracker, reporter)
+            _search(cfg, study, storage, objective, space, tracker, reporter)
             search_seconds += time.perf_counter() - t0
             fit_seconds += sum(objective.fit_seconds)
             hook_seconds += objective.hook_seconds
@@ -372,6 +374,7 @@ def counted_trials(study: optuna.Study) -> int:
 def _search(
     cfg: StudyConfig,
     study: optuna.Study,
+    storage: RDBStorage,
     objective: Objective,
     space: SearchSpace,
     tracker: StudyTracker | None,
@@ -385,11 +388,12 @@ def _search(
         for values in space.grid().values():
             grid_total *= len(values)
         target = min(target, grid_total)
-    _recover_stale(study, tracker, reporter)
+    _settle_running(study, storage, cfg, tracker, reporter)
     reporter.start(mt, target, min(counted_trials(study), target))
     deadline = time.monotonic() + cfg.study.timeout if cfg.study.timeout else None
 
     def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        _recover_stale(study, storage, tracker, reporter)
         if trial.state == TrialState.FAIL:
             reason = trial.user_attrs.get("error", "see the trial's MLflow run")
             reporter.message(f"{mt}: trial {trial.number} failed: {reason}")
@@ -401,7 +405,7 @@ def _search(
 
     reporter.trial_done(mt, min(counted_trials(study), target), _best_or_none(study))
     while True:
-        _recover_stale(study, tracker, reporter)
+        _recover_stale(study, storage, tracker, reporter)
         remaining = target - counted_trials(study)
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if remaining <= 0 and not waiting:
@@ -431,25 +435,60 @@ def _search(
             break
 
 
-def _recover_stale(study: optuna.Study, tracker: StudyTracker | None, reporter: Reporter) -> None:
+def _recover_stale(
+    study: optuna.Study, storage: RDBStorage, tracker: StudyTracker | None, reporter: Reporter
+) -> None:
     """Fail trials whose worker died (no heartbeat), re-queue them, mirror it in MLflow."""
-    before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    if not before:
+    if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        fail_stale_trials(study)
+    # Also those Optuna failed on its own when a trial started (see RequeueStaleTrial).
+    numbers = take_recovered(storage, study.study_name)
+    if not numbers:
         return
-    fail_stale_trials(study)
-    failed = [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t.number in before
-    ]
-    for trial in failed:
-        run_id = trial.user_attrs.get("mlflow_run_id")
+    for number in numbers:
+        run_id = study.trials[number].user_attrs.get("mlflow_run_id")
         if tracker is not None and run_id:
             tracker.mark_failed(run_id, "the worker stopped during this trial; re-queued")
-    if failed:
-        numbers = ", ".join(str(t.number) for t in failed)
-        reporter.message(
-            f"{study.study_name}: trial(s) {numbers} were left running by a stopped process; "
-            "marked failed and their parameters re-queued"
-        )
+    reporter.message(
+        f"{study.study_name}: trial(s) {', '.join(map(str, numbers))} were left running by a "
+        "stopped process; marked failed and their parameters re-queued"
+    )
+
+
+def _running_numbers(study: optuna.Study) -> set[int]:
+    return {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+
+
+def _settle_running(
+    study: optuna.Study,
+    storage: RDBStorage,
+    cfg: StudyConfig,
+    tracker: StudyTracker | None,
+    reporter: Reporter,
+) -> None:
+    """Before searching, tell trials of a live worker from those of a stopped process.
+
+    A trial left running counts against the budget. Right after a crash its heartbeat is
+    still fresh, so wait until each such trial either beats again (its worker is alive),
+    finishes, or goes stale (it is then failed and re-queued): at most the grace period.
+    """
+    _recover_stale(study, storage, tracker, reporter)
+    pending = _running_numbers(study)
+    if not pending:
+        return
+    first = heartbeats(storage, study.study_name, sorted(pending))
+    grace = cfg.study.grace_period or 3 * cfg.study.heartbeat_interval
+    reporter.message(
+        f"{study.study_name}: trial(s) {', '.join(map(str, sorted(pending)))} marked running; "
+        f"checking whether their worker is alive (up to {grace}s)"
+    )
+    deadline = time.monotonic() + grace + cfg.study.heartbeat_interval
+    while pending and time.monotonic() < deadline:
+        time.sleep(min(1.0, cfg.study.heartbeat_interval / 2))
+        _recover_stale(study, storage, tracker, reporter)
+        pending &= _running_numbers(study)
+        beats = heartbeats(storage, study.study_name, sorted(pending))
+        pending = {n for n in pending if beats.get(n) == first.get(n)}
 
 
 def _requeue_interrupted(

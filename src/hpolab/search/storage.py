@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from hpolab.errors import StorageError
@@ -75,8 +76,50 @@ def _rdb_storage(
             engine_kwargs=engine_kwargs,
             heartbeat_interval=heartbeat_interval,
             grace_period=grace_period or 3 * heartbeat_interval,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retries),
+            heartbeat_stale_trial_callback=RequeueStaleTrial(max_retry=max_retries),
         )
+
+
+class RequeueStaleTrial(RetryHeartbeatStaleTrialCallback):
+    """Re-queue a trial whose worker died, and remember it so the run can report it.
+
+    Optuna fails stale trials when asked and also on its own at the start of every trial;
+    remembering each one here lets the run report it and mirror it in MLflow either way.
+    """
+
+    def __init__(self, max_retry: int) -> None:
+        super().__init__(max_retry=max_retry)
+        self.recovered: list[tuple[str, int]] = []
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        super().__call__(study, trial)
+        self.recovered.append((study.study_name, trial.number))
+
+
+def take_recovered(storage: RDBStorage, study_name: str) -> list[int]:
+    """Numbers of the study's trials failed as stale since the last call (in this process)."""
+    callback = storage.get_heartbeat_stale_trial_callback()
+    if not isinstance(callback, RequeueStaleTrial):
+        return []
+    mine = [n for name, n in callback.recovered if name == study_name]
+    callback.recovered[:] = [r for r in callback.recovered if r[0] != study_name]
+    return mine
+
+
+def heartbeats(storage: RDBStorage, study_name: str, numbers: list[int]) -> dict[int, Any]:
+    """Last heartbeat (database time) of each trial of ``numbers`` that has one."""
+    if not numbers:
+        return {}
+    # Optuna has no public reader for heartbeats; its tables are part of the stored schema.
+    query = sqlalchemy.text(
+        "SELECT t.number, h.heartbeat FROM trial_heartbeats h "
+        "JOIN trials t ON t.trial_id = h.trial_id "
+        "WHERE t.study_id = :study AND t.number IN :numbers"
+    ).bindparams(sqlalchemy.bindparam("numbers", expanding=True))
+    study_id = storage.get_study_id_from_name(study_name)
+    with storage.engine.connect() as connection:
+        rows = connection.execute(query, {"study": study_id, "numbers": list(numbers)})
+        return {int(number): beat for number, beat in rows}
 
 
 def study_names(storage: RDBStorage) -> list[str]:
