@@ -302,3 +302,33 @@ def test_same_seed_same_run_and_seed_is_kept_for_resume(tmp_path: Path, csv_file
         train_main, "--run-name", "c", "--resume", "--seed", "8", "--root", str(tmp_path)
     )
     assert code == 2 and "continues with its own configuration" in err
+
+
+def test_regression_run_follows_the_task_and_bad_data_leaves_the_run_alone(tmp_path: Path):
+    base = ("--data", "builtin:diabetes", "--model-type", "mlp", "--run-name", "reg")
+    common = ("--set", "epochs=3", "--set", "hidden_layers=[8]", "--no-mlflow", "-q")
+    root = ("--root", str(tmp_path))
+    # No --metric: the default study's classification metric gives way to val_rmse.
+    code, _, err = run_in_process(train_main, *base, *common, *root)
+    assert code == 0, err
+    run_dir = tmp_path / "training" / "runs" / "reg"
+    info = json.loads((run_dir / "model_info.json").read_text())
+    assert info["metric"] == "val_rmse" and info["direction"] == "minimize"
+    assert set(info["test_metrics"]) == {"rmse", "mae", "r2"}
+    assert len(info["test_outputs"]["y_pred"]) == len(info["test_outputs"]["y_true"]) > 0
+    assert pdf_pages(run_dir / "report.pdf") == 4 and (run_dir / "test_results.png").is_file()
+    assert "val_rmse" in (run_dir / "config.yaml").read_text()
+
+    # A metric that does not fit the data is refused before the run is replaced.
+    before = (run_dir / "model_info.json").read_bytes()
+    args = (*base, *common, "--metric", "val_accuracy", "--overwrite", *root)
+    code, _, err = run_in_process(train_main, *args)
+    assert code == 2 and "study.metric: 'val_accuracy' does not apply to regression" in err
+    assert (run_dir / "model_info.json").read_bytes() == before
+    # A new name with bad data leaves no folder that would block the name later.
+    args = ("--data", "builtin:diabetes", "--model-type", "mlp", "--run-name", "bad")
+    code, _, err = run_in_process(train_main, *args, "--metric", "val_accuracy", *root)
+    assert code == 2 and not (tmp_path / "training" / "runs" / "bad").exists()
+
+    code, _, err = run_in_process(train_main, "--run-name", "reg", "--resume", *root)
+    assert code == 2 and "already complete" in err

@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hpolab.errors import ConfigError
 from hpolab.layout import check_name
@@ -341,6 +349,9 @@ class StudyConfig(_Strict):
     data: DataSection = Field(default_factory=DataSection)
     training: TrainingSection = Field(default_factory=TrainingSection)
     models: dict[str, ModelSpec] = Field(default_factory=lambda: {"mlp": ModelSpec()})
+    # The metric is the default study's, kept while its dataset was replaced (--data): it
+    # then follows the task of the new data (see for_task) instead of being an error.
+    _default_metric: bool = PrivateAttr(default=False)
 
     @field_validator("models")
     @classmethod
@@ -405,6 +416,14 @@ class StudyConfig(_Strict):
                         f"{MAX_GRID_POINTS}); use fewer values or another sampler"
                     )
         return self
+
+    def for_task(self, task: str) -> StudyConfig:
+        """This config checked against the data's task (the default metric adapted to it)."""
+        cfg = self
+        if self._default_metric and task != "classification":
+            cfg = load_config(self, metric="val_rmse")
+        cfg.check_task(task)
+        return cfg
 
     def check_task(self, task: str) -> None:
         """Raise :class:`ConfigError` if the metric does not fit ``task``."""
@@ -473,6 +492,7 @@ def load_config(
         if not path.is_file():
             raise ConfigError(f"--config: file {str(path)!r} does not exist")
         raw = _parse_yaml(path.read_text(encoding="utf-8"), origin)
+    replaced_source = overrides.get("data") not in (None, raw.get("data", {}).get("source"))
     for key, value in overrides.items():
         if value is None:
             continue
@@ -487,9 +507,15 @@ def load_config(
             raise ConfigError(f"unknown override {key!r}; known: {', '.join(OVERRIDE_PATHS)}")
         _set_dotted(raw, dotted, value)
     try:
-        return StudyConfig.model_validate(raw)
+        cfg = StudyConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{origin}: {format_validation_error(exc)}") from None
+    metric_given = overrides.get("metric") is not None or "study.metric" in overrides
+    if isinstance(source, StudyConfig):
+        cfg._default_metric = source._default_metric and not metric_given
+    elif source is None:
+        cfg._default_metric = replaced_source and not metric_given
+    return cfg
 
 
 def _select_models(models: Any, wanted: str | list[str]) -> dict[str, Any]:

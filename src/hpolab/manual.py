@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
 
@@ -34,6 +34,9 @@ from hpolab.config import METRICS, TRAINING_KEYS, StudyConfig, TrainingSection, 
 from hpolab.errors import ConfigError, StudyNotFoundError
 from hpolab.layout import Layout, atomic_write_json, atomic_write_text, check_name
 from hpolab.progress import QuietReporter, Reporter
+
+if TYPE_CHECKING:
+    from hpolab.data import Dataset
 
 KEEP_CHECKPOINTS = 3
 STATE_FILE = "run_state.json"
@@ -211,8 +214,8 @@ def default_run_name(model_type: str) -> str:
     return f"{model_type}_{dt.datetime.now(dt.timezone.utc):%Y%m%d_%H%M%S}"
 
 
-def prepare_run_dir(layout: Layout, run_name: str, overwrite: bool, resume: bool) -> Path:
-    """The run folder: new, emptied (``overwrite``) or kept (``resume``).
+def check_run_dir(layout: Layout, run_name: str, overwrite: bool, resume: bool) -> Path:
+    """The run folder, checked against the flags (nothing is changed).
 
     Raises:
         ConfigError: the run exists and neither flag was given, or resume finds no run.
@@ -222,13 +225,18 @@ def prepare_run_dir(layout: Layout, run_name: str, overwrite: bool, resume: bool
     if resume:
         if not (run_dir / STATE_FILE).is_file():
             raise ConfigError(f"--resume: no run {run_name!r} under {run_dir.parent}")
-        return run_dir
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise ConfigError(
-                f"--run-name: run {run_name!r} already exists ({run_dir}); pass --overwrite "
-                "to replace it, --resume to continue it, or choose another name"
-            )
+    elif run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+        raise ConfigError(
+            f"--run-name: run {run_name!r} already exists ({run_dir}); pass --overwrite "
+            "to replace it, --resume to continue it, or choose another name"
+        )
+    return run_dir
+
+
+def prepare_run_dir(layout: Layout, run_name: str, overwrite: bool, resume: bool) -> Path:
+    """The run folder: new, emptied (``overwrite``) or kept (``resume``); see check_run_dir."""
+    run_dir = check_run_dir(layout, run_name, overwrite, resume)
+    if not resume and overwrite and run_dir.exists():
         shutil.rmtree(run_dir)
         shutil.rmtree(layout.manual_model_dir(run_name), ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -254,19 +262,26 @@ def train_run(
     if spec is None and not (resume and run_name):
         raise ConfigError("train_run: give a spec, or resume=True with the run_name")
     run_name = run_name or default_run_name(spec.model_type)  # type: ignore[union-attr]
+    run_dir = check_run_dir(layout, run_name, overwrite, resume)
+    if resume:
+        spec = saved_spec(run_dir)
+    assert spec is not None
+    from hpolab.data import load_dataset
+
+    # The data is loaded and checked before the run folder is touched, so bad data or a
+    # metric that does not fit it leaves an existing run (and its name) as it was.
+    data = load_dataset(spec.cfg.data, layout.preprocessing_cache_dir).for_params(spec.params)
+    spec.cfg = spec.cfg.for_task(data.task)
     run_dir = prepare_run_dir(layout, run_name, overwrite, resume)
     with _tee(run_dir / "console.log", append=resume) as log:
         reporter = _LoggedReporter(reporter, log)
-        if resume:
-            spec = saved_spec(run_dir)
-        assert spec is not None
         reporter.message(f"run [bold]{run_name}[/]: {spec.model_type} ({spec.source}) -> {run_dir}")
         if spec.unset:
             reporter.message(
                 f"searched in the config, left at the builder's defaults: {', '.join(spec.unset)}"
                 " (set them with --set name=value or use --from-study)"
             )
-        return _train(spec, run_name, run_dir, layout, resume, experiment, reporter)
+        return _train(spec, data, run_name, run_dir, layout, resume, experiment, reporter)
 
 
 def saved_spec(run_dir: Path) -> RunSpec:
@@ -353,6 +368,7 @@ def _tee(path: Path, append: bool) -> Iterator[TextIO]:
 
 def _train(
     spec: RunSpec,
+    data: Dataset,
     run_name: str,
     run_dir: Path,
     layout: Layout,
@@ -362,15 +378,12 @@ def _train(
 ) -> RunResult:
     import keras
 
-    from hpolab.data import load_dataset
     from hpolab.models import build_model
     from hpolab.search.retrain import library_versions, test_predictions
     from hpolab.training.callbacks import RollingCheckpoint, checkpoint_epoch, checkpoints
     from hpolab.training.fit import evaluate_model, fit_model, load_model, training_params
 
     cfg = spec.cfg
-    data = load_dataset(cfg.data, layout.preprocessing_cache_dir).for_params(spec.params)
-    cfg.check_task(data.task)
     reporter.message(data.summary())
     hp = training_params(spec.params, cfg.training)
     metric, direction = cfg.study.metric, METRICS[cfg.study.metric]

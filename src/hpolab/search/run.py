@@ -113,7 +113,7 @@ def run_study(
     started = time.perf_counter()
     name = cfg.study.name
     data = load_dataset(cfg.data, layout.preprocessing_cache_dir)
-    cfg.check_task(data.task)
+    cfg = cfg.for_task(data.task)
     spaces = {mt: SearchSpace(spec.params()) for mt, spec in cfg.models.items()}
     for mt, space in spaces.items():
         make_sampler(cfg.study.sampler, space, cfg.study.seed)  # fails early (e.g. gp w/o torch)
