@@ -154,3 +154,16 @@ def test_pruners_by_name() -> None:
     assert isinstance(make_pruner("none", 5), optuna.pruners.NopPruner)
     assert isinstance(make_pruner("median", 5), optuna.pruners.MedianPruner)
     assert isinstance(make_pruner("hyperband", 5), optuna.pruners.HyperbandPruner)
+
+
+def test_default_metric_follows_the_task_only_when_the_default_data_was_replaced() -> None:
+    replaced = load_config(None, data="builtin:diabetes")
+    assert replaced.study.metric == "val_accuracy"
+    assert replaced.for_task("classification").study.metric == "val_accuracy"
+    later = load_config(replaced, **{"training.epochs": 3})  # flag kept through overrides
+    assert later.for_task("regression").study.metric == "val_rmse"
+    explicit = load_config(None, data="builtin:diabetes", metric="val_accuracy")
+    with pytest.raises(ConfigError, match="study.metric: 'val_accuracy' does not apply"):
+        explicit.for_task("regression")
+    with pytest.raises(ConfigError, match="does not apply to regression"):
+        load_config({"study": {"metric": "val_auc"}}).for_task("regression")
