@@ -143,6 +143,7 @@ class _Messages:
         self.lines.append(text)
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
 def test_a_running_trial_that_keeps_beating_is_left_to_its_worker(tmp_path: Path) -> None:
     study, storage = _heartbeat_study(tmp_path)
     trial = study.ask()
@@ -169,6 +170,7 @@ def test_a_running_trial_that_keeps_beating_is_left_to_its_worker(tmp_path: Path
     assert not any("stopped process" in line for line in reporter.lines)
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
 def test_a_running_trial_of_a_stopped_worker_is_failed_and_requeued(tmp_path: Path) -> None:
     study, storage = _heartbeat_study(tmp_path)
     trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})

@@ -440,7 +440,9 @@ def _recover_stale(
 ) -> None:
     """Fail trials whose worker died (no heartbeat), re-queue them, mirror it in MLflow."""
     if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        fail_stale_trials(study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            fail_stale_trials(study)
     # Also those Optuna failed on its own when a trial started (see RequeueStaleTrial).
     numbers = take_recovered(storage, study.study_name)
     if not numbers:
