@@ -11,7 +11,12 @@ from helpers import small_config
 
 import hpolab
 from hpolab.errors import ConfigError
-from hpolab.training.callbacks import build_callbacks, read_metrics_log
+from hpolab.training.callbacks import (
+    BestSoFar,
+    ResumableEarlyStopping,
+    build_callbacks,
+    read_metrics_log,
+)
 
 
 def _fit(callbacks: list, epochs: int = 3) -> keras.callbacks.History:
@@ -69,3 +74,31 @@ def test_study_trials_write_their_callback_files(tmp_path: Path, csv_file: Path)
         rows = read_metrics_log(trial / "metrics.json")
         assert rows and "val_loss" in rows[0] and "val_accuracy" in rows[0]
         assert (trial / "checkpoints" / "best.keras").exists()
+
+
+def test_resumed_early_stopping_continues_the_count_and_restores_the_best_of_the_whole_run():
+    keras.utils.set_random_seed(0)
+    X = np.random.default_rng(0).normal(size=(40, 3)).astype("float32")
+    y = (X[:, 0] > 0).astype(int)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    before_stop = [w.copy() for w in model.get_weights()]
+    # Stopped after epoch 3; the best val_loss (unbeatable 0.0) was at epoch 2, patience 2:
+    # one more epoch without improvement ends the run, with epoch 2's weights.
+    stopping = ResumableEarlyStopping(
+        monitor="val_loss",
+        patience=2,
+        restore_best_weights=True,
+        resume=BestSoFar(0.0, 2, before_stop),
+        initial_epoch=3,
+    )
+    history = model.fit(
+        X, y, validation_data=(X, y), initial_epoch=3, epochs=10, verbose=0, callbacks=[stopping]
+    )
+    assert len(history.history["loss"]) == 1 and stopping.stopped_epoch == 3
+    for restored, kept in zip(model.get_weights(), before_stop, strict=True):
+        np.testing.assert_array_equal(restored, kept)
+
+    # Without a resume state it is plain early stopping.
+    fresh = ResumableEarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+    assert len(_fit([fresh], epochs=4).history["loss"]) == 4

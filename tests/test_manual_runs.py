@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import REPO, run_in_process
 
@@ -185,6 +186,13 @@ def test_resume_after_kill_continues_from_the_last_checkpoint(tmp_path: Path):
     final_checkpoint = load_model(checkpoints / f"epoch_{epochs:04d}.keras")
     steps = math.ceil(240 / 32)  # 400 windows, 60 % for training
     assert int(final_checkpoint.optimizer.iterations.numpy()) == epochs * steps
+    # The final model has the best weights of the whole run, before or after the kill.
+    best = load_model(run_dir / "best_model.keras")
+    final = load_model(run_dir / "final_model_cnn1d.keras")
+    for kept, shipped in zip(best.get_weights(), final.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, shipped)
+    val_loss = history["metrics"]["val_loss"]
+    assert info["metric"] == "val_loss" and info["best_epoch"] == 1 + val_loss.index(min(val_loss))
     keras.backend.clear_session()
     # The same MLflow run carries on.
     from mlflow.tracking import MlflowClient

@@ -37,6 +37,7 @@ from hpolab.progress import QuietReporter, Reporter
 
 if TYPE_CHECKING:
     from hpolab.data import Dataset
+    from hpolab.training.callbacks import BestSoFar
 
 KEEP_CHECKPOINTS = 3
 STATE_FILE = "run_state.json"
@@ -464,6 +465,7 @@ def _train(
             extra_callbacks=[best_checkpoint, rolling],
             initial_epoch=initial_epoch,
             compile=not initial_epoch,
+            resume_best=_best_so_far(run_dir, history.get(metric, []), direction),
         )
     except BaseException as exc:
         if run is not None and not isinstance(exc, KeyboardInterrupt):
@@ -571,6 +573,18 @@ def _tracking_run(
         **{k: hp[k] for k in TRAINING_KEYS if k in hp},
     }
     return tracker.start_run(run_name, params, role="manual")
+
+
+def _best_so_far(run_dir: Path, values: list[float], direction: str) -> BestSoFar | None:
+    """Early stopping's state before a stop: best value, its epoch, best_model.keras weights."""
+    from hpolab.training.callbacks import BestSoFar
+    from hpolab.training.fit import load_model
+
+    best = _best_value(values, direction)
+    path = run_dir / "best_model.keras"
+    if best is None or not path.is_file():
+        return None
+    return BestSoFar(best, values.index(best) + 1, load_model(path).get_weights())
 
 
 def _best_value(values: list[float], direction: str) -> float | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +153,37 @@ def checkpoints(folder: Path) -> list[Path]:
 def checkpoint_epoch(path: Path) -> int:
     """The epoch number a checkpoint was saved after (1-based)."""
     return int(path.stem.removeprefix("epoch_"))
+
+
+@dataclass
+class BestSoFar:
+    """Where early stopping stood when a run stopped: best value, its epoch and weights."""
+
+    value: float
+    epoch: int  # 1-based
+    weights: list[Any]
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Early stopping (best weights restored) that can continue a stopped run's count.
+
+    Plain ``EarlyStopping`` starts afresh on every ``fit``: a resumed run would forget the
+    best epoch before the stop, wait ``patience`` epochs more and, at the end, restore the
+    best weights *since the resume*. Given ``resume`` and ``initial_epoch`` (epochs already
+    done), it carries on as if training had not been interrupted.
+    """
+
+    def __init__(
+        self, *args: Any, resume: BestSoFar | None = None, initial_epoch: int = 0, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.resume = resume
+        self.initial_epoch = initial_epoch
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        super().on_train_begin(logs)
+        if self.resume is not None:
+            self.best = self.resume.value
+            self.best_epoch = self.resume.epoch - 1  # Keras counts epochs from 0
+            self.best_weights = self.resume.weights
+            self.wait = max(self.initial_epoch - self.resume.epoch, 0)

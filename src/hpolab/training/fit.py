@@ -27,7 +27,7 @@ from hpolab.training.baselines import (
     load_estimator,
     save_estimator,
 )
-from hpolab.training.callbacks import build_callbacks
+from hpolab.training.callbacks import BestSoFar, ResumableEarlyStopping, build_callbacks
 from hpolab.training.losses import CUSTOM_LOSSES, balanced_class_weights, get_loss_function
 from hpolab.training.metrics import compute_metrics
 from hpolab.training.optimizers import get_learning_rate_schedule, get_optimizer
@@ -154,6 +154,7 @@ def fit_model(
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
     initial_epoch: int = 0,
     compile: bool = True,
+    resume_best: BestSoFar | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data`` with early stopping on ``monitor``.
 
@@ -161,7 +162,9 @@ def fit_model(
     train + validation for exactly ``hp["epochs"]`` epochs, without early stopping.
     A resumed manual run passes a model loaded from its checkpoint with ``compile=False``
     (its optimizer state and schedule step come with it) and ``initial_epoch``, the number
-    of epochs already done; ``hp["epochs"]`` stays the total.
+    of epochs already done; ``hp["epochs"]`` stays the total. ``resume_best`` (best value,
+    epoch and weights before the stop) lets early stopping continue its count and restore
+    the best weights of the whole run.
 
     A scikit-learn estimator (a baseline) is fit in one call instead; see
     :func:`hpolab.training.baselines.fit_estimator`.
@@ -200,11 +203,13 @@ def fit_model(
             )
         )
         callbacks.append(
-            keras.callbacks.EarlyStopping(
+            ResumableEarlyStopping(
                 monitor=monitor,
                 mode="min" if direction == "minimize" else "max",
                 patience=int(hp["patience"]),
                 restore_best_weights=True,
+                resume=resume_best,
+                initial_epoch=initial_epoch,
             )
         )
     callbacks.extend(extra_callbacks)
