@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.storages import RDBStorage
 
-from hpolab.config import DataSection, StudyConfig, TrainingSection
+from hpolab.config import DataSection, TrainingSection
 from hpolab.data import load_dataset
 from hpolab.errors import ConfigError, TrialFailed
 from hpolab.layout import atomic_save, atomic_write_json, check_name
@@ -124,13 +124,8 @@ def test_scaler_statistics_come_from_the_training_split(tiny_data) -> None:
     assert not np.allclose(tiny_data.X_test.mean(axis=0), 0, atol=1e-4)
 
 
-_HEARTBEAT_CFG = StudyConfig.model_validate(
-    {"study": {"heartbeat_interval": 1, "grace_period": 3}, "models": {"mlp": {}}}
-)
-
-
 def _heartbeat_study(tmp_path: Path) -> tuple[optuna.Study, RDBStorage]:
-    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", 1, 3, 1)
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", 1, 3, 1)  # interval 1 s, grace 3 s
     study = optuna.create_study(study_name="s.mlp", storage=storage)
     return study, storage
 
@@ -159,7 +154,7 @@ def test_a_running_trial_that_keeps_beating_is_left_to_its_worker(tmp_path: Path
     try:
         reporter = _Messages()
         start = time.monotonic()
-        _settle_running(study, storage, _HEARTBEAT_CFG, None, reporter)
+        _settle_running(study, storage, None, reporter)
         waited = time.monotonic() - start
     finally:
         stop.set()
@@ -176,7 +171,7 @@ def test_a_running_trial_of_a_stopped_worker_is_failed_and_requeued(tmp_path: Pa
     trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
     storage.record_heartbeat(trial._trial_id)  # then the worker dies
     reporter = _Messages()
-    _settle_running(study, storage, _HEARTBEAT_CFG, None, reporter)
+    _settle_running(study, storage, None, reporter)
     trials = study.trials
     assert trials[trial.number].state == optuna.trial.TrialState.FAIL
     assert trials[-1].state == optuna.trial.TrialState.WAITING

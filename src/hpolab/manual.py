@@ -465,7 +465,7 @@ def _train(
             extra_callbacks=[best_checkpoint, rolling],
             initial_epoch=initial_epoch,
             compile=not initial_epoch,
-            resume_best=_best_so_far(run_dir, history.get(metric, []), direction),
+            resume_best=_best_so_far(run_dir, history.get(metric, []), previous_best),
         )
     except BaseException as exc:
         if run is not None and not isinstance(exc, KeyboardInterrupt):
@@ -575,12 +575,11 @@ def _tracking_run(
     return tracker.start_run(run_name, params, role="manual")
 
 
-def _best_so_far(run_dir: Path, values: list[float], direction: str) -> BestSoFar | None:
+def _best_so_far(run_dir: Path, values: list[float], best: float | None) -> BestSoFar | None:
     """Early stopping's state before a stop: best value, its epoch, best_model.keras weights."""
     from hpolab.training.callbacks import BestSoFar
     from hpolab.training.fit import load_model
 
-    best = _best_value(values, direction)
     path = run_dir / "best_model.keras"
     if best is None or not path.is_file():
         return None

@@ -388,12 +388,12 @@ def _search(
         for values in space.grid().values():
             grid_total *= len(values)
         target = min(target, grid_total)
-    _settle_running(study, storage, cfg, tracker, reporter)
+    _settle_running(study, storage, tracker, reporter)
     reporter.start(mt, target, min(counted_trials(study), target))
     deadline = time.monotonic() + cfg.study.timeout if cfg.study.timeout else None
 
     def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        _recover_stale(study, storage, tracker, reporter)
+        _report_recovered(study, storage, tracker, reporter)
         if trial.state == TrialState.FAIL:
             reason = trial.user_attrs.get("error", "see the trial's MLflow run")
             reporter.message(f"{mt}: trial {trial.number} failed: {reason}")
@@ -443,12 +443,23 @@ def _recover_stale(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             fail_stale_trials(study)
-    # Also those Optuna failed on its own when a trial started (see RequeueStaleTrial).
+    _report_recovered(study, storage, tracker, reporter)
+
+
+def _report_recovered(
+    study: optuna.Study, storage: RDBStorage, tracker: StudyTracker | None, reporter: Reporter
+) -> None:
+    """Report the stale trials failed and re-queued in this process (see RequeueStaleTrial).
+
+    That includes those Optuna failed on its own when a trial started, so nothing more
+    than this in-memory check is needed after each trial.
+    """
     numbers = take_recovered(storage, study.study_name)
     if not numbers:
         return
+    trials = study.get_trials(deepcopy=False)
     for number in numbers:
-        run_id = study.trials[number].user_attrs.get("mlflow_run_id")
+        run_id = trials[number].user_attrs.get("mlflow_run_id")
         if tracker is not None and run_id:
             tracker.mark_failed(run_id, "the worker stopped during this trial; re-queued")
     reporter.message(
@@ -462,11 +473,7 @@ def _running_numbers(study: optuna.Study) -> set[int]:
 
 
 def _settle_running(
-    study: optuna.Study,
-    storage: RDBStorage,
-    cfg: StudyConfig,
-    tracker: StudyTracker | None,
-    reporter: Reporter,
+    study: optuna.Study, storage: RDBStorage, tracker: StudyTracker | None, reporter: Reporter
 ) -> None:
     """Before searching, tell trials of a live worker from those of a stopped process.
 
@@ -479,14 +486,14 @@ def _settle_running(
     if not pending:
         return
     first = heartbeats(storage, study.study_name, sorted(pending))
-    grace = cfg.study.grace_period or 3 * cfg.study.heartbeat_interval
+    interval, grace = storage.get_heartbeat_interval() or 1, storage.grace_period or 0
     reporter.message(
         f"{study.study_name}: trial(s) {', '.join(map(str, sorted(pending)))} marked running; "
         f"checking whether their worker is alive (up to {grace}s)"
     )
-    deadline = time.monotonic() + grace + cfg.study.heartbeat_interval
+    deadline = time.monotonic() + grace + interval
     while pending and time.monotonic() < deadline:
-        time.sleep(min(1.0, cfg.study.heartbeat_interval / 2))
+        time.sleep(min(1.0, interval / 2))
         _recover_stale(study, storage, tracker, reporter)
         pending &= _running_numbers(study)
         beats = heartbeats(storage, study.study_name, sorted(pending))
