@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -340,3 +341,12 @@ def test_regression_run_follows_the_task_and_bad_data_leaves_the_run_alone(tmp_p
 
     code, _, err = run_in_process(train_main, "--run-name", "reg", "--resume", *root)
     assert code == 2 and "already complete" in err
+
+
+def test_a_run_without_a_name_gets_a_timestamped_one(tmp_path: Path):
+    args = ("--data", "builtin:diabetes", "--model-type", "mlp", "--set", "epochs=1")
+    code, out, err = run_in_process(train_main, *args, "--no-mlflow", "--root", str(tmp_path))
+    assert code == 0, err
+    (run_dir,) = (tmp_path / "training" / "runs").iterdir()
+    assert re.fullmatch(r"mlp_\d{8}_\d{6}", run_dir.name), run_dir.name
+    assert f"run folder: {run_dir}" in out
