@@ -16,8 +16,8 @@ from hpolab.data import load_dataset
 from hpolab.errors import ConfigError, TrialFailed
 from hpolab.layout import atomic_save, atomic_write_json, check_name
 from hpolab.models import build_model
+from hpolab.search.loop import counted_trials, settle_running
 from hpolab.search.objective import PruningHook
-from hpolab.search.run import _settle_running, counted_trials
 from hpolab.search.storage import open_storage
 from hpolab.training.fit import fit_model, training_params
 
@@ -154,7 +154,7 @@ def test_a_running_trial_that_keeps_beating_is_left_to_its_worker(tmp_path: Path
     try:
         reporter = _Messages()
         start = time.monotonic()
-        _settle_running(study, storage, None, reporter)
+        settle_running(study, storage, None, reporter)
         waited = time.monotonic() - start
     finally:
         stop.set()
@@ -171,7 +171,7 @@ def test_a_running_trial_of_a_stopped_worker_is_failed_and_requeued(tmp_path: Pa
     trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
     storage.record_heartbeat(trial._trial_id)  # then the worker dies
     reporter = _Messages()
-    _settle_running(study, storage, None, reporter)
+    settle_running(study, storage, None, reporter)
     trials = study.trials
     assert trials[trial.number].state == optuna.trial.TrialState.FAIL
     assert trials[-1].state == optuna.trial.TrialState.WAITING

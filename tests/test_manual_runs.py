@@ -182,7 +182,7 @@ def test_resume_after_kill_continues_from_the_last_checkpoint(tmp_path: Path):
     # The optimizer carried on: its step counter covers every epoch, not only the resumed.
     import keras
 
-    from hpolab.training.fit import load_model
+    from hpolab.training.saving import load_model
 
     final_checkpoint = load_model(checkpoints / f"epoch_{epochs:04d}.keras")
     steps = math.ceil(240 / 32)  # 400 windows, 60 % for training

@@ -95,7 +95,7 @@ def test_ensemble_averages_its_members_probabilities():
 
 @pytest.mark.parametrize("model_type", ["autoencoder", "ensemble"])
 def test_custom_models_round_trip_through_keras_files(tmp_path: Path, model_type: str):
-    from hpolab.training.fit import load_model
+    from hpolab.training.saving import load_model
 
     keras.backend.clear_session()
     X = np.random.default_rng(2).normal(size=(16, 10)).astype("float32")

@@ -8,11 +8,10 @@ Quick start::
     final.predict(X_raw)
 """
 
-__version__ = "0.1.0"
-
-from hpolab.api import FinalModel, load_final_model, run_study  # noqa: E402
-from hpolab.config import StudyConfig, load_config  # noqa: E402
-from hpolab.errors import HpolabError  # noqa: E402
+from hpolab.api import FinalModel, load_final_model, run_study
+from hpolab.config import StudyConfig, load_config
+from hpolab.errors import HpolabError
+from hpolab.version import __version__
 
 __all__ = [
     "FinalModel",

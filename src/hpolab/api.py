@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,13 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpolab.config import StudyConfig, load_config
-from hpolab.errors import StudyNotFoundError
-from hpolab.layout import Layout, check_name
-from hpolab.models.registry import model_file_suffix
+from hpolab.layout import Layout
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from hpolab.progress import Reporter
     from hpolab.search.run import StudyResult
 
 
@@ -27,6 +25,7 @@ def run_study(
     reset: bool = False,
     quiet: bool = False,
     track: bool = True,
+    reporter: Reporter | None = None,
     **overrides: Any,
 ) -> StudyResult:
     """Run (or resume) a study and return its best configurations and final models.
@@ -39,6 +38,7 @@ def run_study(
         reset: delete the stored study, its results, models and MLflow runs first.
         quiet: no progress output.
         track: mirror trials in MLflow (default ``True``).
+        reporter: where progress goes (default: a terminal display, or none if ``quiet``).
         overrides: ``study_name``, ``n_trials``, ``timeout``, ``sampler``, ``pruner``,
             ``seed``, ``metric``, ``storage``, ``data``, ``target``, ``task``, ``epochs``, or
             a dotted path such as ``**{"training.batch_size": 64}``.
@@ -51,7 +51,8 @@ def run_study(
     from hpolab.search.run import run_study as _run
 
     cfg = load_config(config, **overrides)
-    reporter = QuietReporter() if quiet else RichReporter()
+    if reporter is None:
+        reporter = QuietReporter() if quiet else RichReporter()
     return _run(cfg, Layout.from_root(root), reporter=reporter, reset=reset, track=track)
 
 
@@ -84,7 +85,7 @@ class FinalModel:
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         """Model outputs for raw (unscaled) features: probabilities or scaled values."""
-        from hpolab.training.fit import predict_model
+        from hpolab.training.evaluation import predict_model
 
         return predict_model(self.model, self.transform(X))
 
@@ -117,35 +118,29 @@ def load_final_model(
 
     The model is loaded with ``safe_mode=True`` and checked against the checksum in its
     sidecar JSON, so a model and metadata from different runs are never paired.
-    """
-    from hpolab.layout import file_sha256
 
-    layout = Layout.from_root(root)
-    check_name(study, "study")
-    folder = layout.final_model_dir(study)
-    available = sorted(
-        p.stem.removeprefix("final_model_") for p in folder.glob("final_model_*.json")
-    )
+    Raises:
+        FinalModelError: no such final model, or its files do not match.
+    """
+    from hpolab.final_models import FinalModelError, FinalModelStore
+    from hpolab.training.saving import load_model
+
+    store = FinalModelStore(Layout.from_root(root))
+    available = store.model_types(study)
+    folder = store.layout.final_model_dir(study)
     if not available:
-        raise StudyNotFoundError(f"study {study!r}: no final model under {folder}")
+        raise FinalModelError(f"study {study!r}: no final model under {folder}")
     if model_type is None:
         if len(available) > 1:
-            raise StudyNotFoundError(
+            raise FinalModelError(
                 f"study {study!r} has final models for {', '.join(available)}; pass model_type"
             )
         model_type = available[0]
     if model_type not in available:
-        raise StudyNotFoundError(
+        raise FinalModelError(
             f"study {study!r} has no final model for {model_type!r}; "
             f"available: {', '.join(available)}"
         )
-    sidecar = json.loads(layout.final_sidecar_path(study, model_type).read_text(encoding="utf-8"))
-    path = layout.final_model_path(study, model_type, model_file_suffix(model_type))
-    if sidecar.get("model_sha256") != file_sha256(path):
-        raise StudyNotFoundError(
-            f"{path} does not match its sidecar JSON (checksum differs); retrain the study"
-        )
-    from hpolab.training.fit import load_model
-
-    model = load_model(path)
-    return FinalModel(model=model, metadata=sidecar, path=path)
+    record = store.read(study, model_type)
+    model = load_model(record.model_path)
+    return FinalModel(model=model, metadata=record.sidecar.to_dict(), path=record.model_path)

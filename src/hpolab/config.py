@@ -51,6 +51,20 @@ REGRESSION_METRICS = {
     "val_r2": "maximize",
 }
 METRICS = {**CLASSIFICATION_METRICS, **REGRESSION_METRICS}
+# Score-like metric names (higher is better); every other metric is a loss or an error.
+_SCORES = ("accuracy", "auc", "r2", "f1", "f1_macro")
+
+
+def metric_direction(metric: str) -> str:
+    """``minimize`` or ``maximize``: the one rule every front-end uses.
+
+    Study metrics come from :data:`METRICS`; other names (``val_mse``, ``test_accuracy``,
+    ``rmse``) are maximized when they end in a score's name, minimized otherwise.
+    """
+    if metric in METRICS:
+        return METRICS[metric]
+    return "maximize" if metric.endswith(_SCORES) else "minimize"
+
 # Parameters that configure training rather than the architecture; any model accepts them.
 TRAINING_KEYS = (
     "epochs",
@@ -222,7 +236,7 @@ class StudySection(_Strict):
 
     @property
     def resolved_direction(self) -> str:
-        return self.direction or METRICS[self.metric]
+        return self.direction or metric_direction(self.metric)
 
 
 class WindowSection(_Strict):

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
 
-from hpolab.config import METRICS, TRAINING_KEYS, StudyConfig, TrainingSection, load_config
+from hpolab.config import TRAINING_KEYS, StudyConfig, TrainingSection, load_config
 from hpolab.errors import ConfigError, StudyNotFoundError
 from hpolab.layout import Layout, atomic_write_json, atomic_write_text, check_name
 from hpolab.progress import QuietReporter, Reporter
@@ -380,14 +380,15 @@ def _train(
     import keras
 
     from hpolab.models import build_model
-    from hpolab.search.retrain import library_versions, test_predictions
     from hpolab.training.callbacks import RollingCheckpoint, checkpoint_epoch, checkpoints
-    from hpolab.training.fit import evaluate_model, fit_model, load_model, training_params
+    from hpolab.training.evaluation import evaluate_model, test_predictions
+    from hpolab.training.fit import fit_model, seed_everything, training_params
+    from hpolab.training.saving import library_versions, load_model
 
     cfg = spec.cfg
     reporter.message(data.summary())
     hp = training_params(spec.params, cfg.training)
-    metric, direction = cfg.study.metric, METRICS[cfg.study.metric]
+    metric, direction = cfg.study.metric, cfg.study.resolved_direction
     total_epochs = int(hp["epochs"])
     history: dict[str, list[float]] = {}
     state = json.loads((run_dir / STATE_FILE).read_text()) if resume else {}
@@ -397,10 +398,9 @@ def _train(
         )
     ckpts = checkpoints(run_dir / "checkpoints")
     initial_epoch = checkpoint_epoch(ckpts[-1]) if (resume and ckpts) else 0
-    if cfg.study.seed is not None:
-        # Same seed, same run: weights, dropout and shuffling. A resumed run reseeds per
-        # epoch reached, as the generator state inside the killed process is gone.
-        keras.utils.set_random_seed(cfg.study.seed + initial_epoch)
+    # Same seed, same run: weights, dropout and shuffling. A resumed run reseeds per
+    # epoch reached, as the generator state inside the killed process is gone.
+    seed_everything(None if cfg.study.seed is None else cfg.study.seed + initial_epoch)
     if initial_epoch:
         model = load_model(ckpts[-1])  # optimizer state and schedule step included
         history = _read_history(run_dir, initial_epoch)
@@ -578,7 +578,7 @@ def _tracking_run(
 def _best_so_far(run_dir: Path, values: list[float], best: float | None) -> BestSoFar | None:
     """Early stopping's state before a stop: best value, its epoch, best_model.keras weights."""
     from hpolab.training.callbacks import BestSoFar
-    from hpolab.training.fit import load_model
+    from hpolab.training.saving import load_model
 
     path = run_dir / "best_model.keras"
     if best is None or not path.is_file():
@@ -605,10 +605,6 @@ def _read_history(run_dir: Path, epochs: int) -> dict[str, list[float]]:
         return {}
     metrics = json.loads(path.read_text(encoding="utf-8")).get("metrics", {})
     return {k: list(v[:epochs]) for k, v in metrics.items()}
-
-
-def metric_direction(metric: str) -> str:
-    return METRICS[metric]
 
 
 def elapsed(start: float) -> float:

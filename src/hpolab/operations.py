@@ -188,7 +188,7 @@ def retrain(
 ) -> dict[str, dict[str, Any]]:
     """Retrain the best trial (or trial number ``trial``) into the final model, again."""
     from hpolab.data import load_dataset
-    from hpolab.search.run import final_model
+    from hpolab.search.finish import final_model
     from hpolab.tracking import StudyTracker
 
     reporter = reporter or QuietReporter()
@@ -269,7 +269,7 @@ def plots(
 ) -> dict[str, dict[str, Any]]:
     """(Re)build the visualizations of each model type; log them to the parent run."""
     from hpolab.reporting.results import param_importance
-    from hpolab.search.run import draw_plots
+    from hpolab.search.finish import draw_plots
     from hpolab.tracking import StudyTracker
 
     layout = Layout.from_root(root)
@@ -357,7 +357,7 @@ def delete(
     name: str, root: Root = None, storage: str | None = None, reporter: Reporter | None = None
 ) -> list[str]:
     """Delete a study: Optuna storage, results, final models, MLflow runs and model."""
-    from hpolab.search.run import delete_study
+    from hpolab.search.setup import delete_study
 
     layout = Layout.from_root(root)
     stored = open_stored(layout, name, storage)
@@ -425,7 +425,7 @@ def export(
     Returns :class:`hpolab.training.export.ExportResult` per format.
     """
     from hpolab.training.export import export_model, parse_formats
-    from hpolab.training.fit import load_model
+    from hpolab.training.saving import load_model
 
     wanted = parse_formats(formats)
     layout = Layout.from_root(root)

@@ -95,13 +95,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     quiet_libraries()
-    from hpolab.config import load_config
+    from hpolab.api import run_study
     from hpolab.layout import Layout
     from hpolab.progress import QuietReporter, RichReporter
-    from hpolab.search.run import run_study
 
-    cfg = load_config(
+    reporter = QuietReporter() if args.quiet else RichReporter()
+    result = run_study(
         args.config,
+        root=args.root,
+        reset=args.reset,
+        track=not args.no_mlflow,
+        reporter=reporter,
         study_name=args.study_name,
         n_trials=args.n_trials,
         timeout=args.timeout,
@@ -117,11 +121,8 @@ def run(args: argparse.Namespace) -> int:
         storage=args.storage,
         plots=False if args.no_plots else None,
     )
-    layout = Layout.from_root(args.root)
-    reporter = QuietReporter() if args.quiet else RichReporter()
-    result = run_study(cfg, layout, reporter=reporter, reset=args.reset, track=not args.no_mlflow)
     if not args.quiet:
-        print_summary(result, layout, reporter)  # type: ignore[arg-type]
+        print_summary(result, Layout.from_root(args.root), reporter)  # type: ignore[arg-type]
     return 0
 
 

@@ -6,7 +6,6 @@ Scaling statistics come from the training split only and travel with the final m
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +16,8 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from hpolab.config import PREPROCESSING_KEYS, DataSection
-from hpolab.data.signals import SpectrogramCache, SpectrogramSpec, array_fingerprint, make_windows
+from hpolab.data.fingerprint import fingerprint_arrays
+from hpolab.data.signals import SpectrogramCache, SpectrogramSpec, make_windows
 from hpolab.data.sources import load_source
 from hpolab.errors import DataError
 
@@ -200,7 +200,7 @@ class _SpectrogramPreparer:
         assert cfg.spectrogram is not None
         self.base, self.X, self.splits, self.cache = base, X, splits, cache
         self.defaults = cfg.spectrogram.model_dump()
-        self.x_digest = array_fingerprint(X)
+        self.x_digest = fingerprint_arrays(X, length=64)
         self.variants: dict[SpectrogramSpec, Dataset] = {}
 
     def __call__(self, overrides: dict[str, Any]) -> Dataset:
@@ -303,15 +303,9 @@ def _split(
 
 
 def _fingerprint(X: np.ndarray, y: np.ndarray, cfg: DataSection) -> str:
-    digest = hashlib.sha256()
-    for array in (np.ascontiguousarray(X), np.ascontiguousarray(y)):
-        digest.update(str(array.shape).encode())
-        digest.update(str(array.dtype).encode())
-        digest.update(array.tobytes())
-    digest.update(f"{cfg.val_size}|{cfg.test_size}|{cfg.seed}".encode())
     # Windowing and spectrogram settings change what the model sees; searched overrides
     # do not (they are the trial's params).
-    for section in (cfg.windows, cfg.spectrogram):
-        if section is not None:
-            digest.update(section.model_dump_json().encode())
-    return digest.hexdigest()[:16]
+    extra = f"{cfg.val_size}|{cfg.test_size}|{cfg.seed}" + "".join(
+        section.model_dump_json() for section in (cfg.windows, cfg.spectrogram) if section
+    )
+    return fingerprint_arrays(X, y, extra=extra)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from hpolab.data.fingerprint import fingerprint_arrays
 from hpolab.errors import DataError
 from hpolab.layout import atomic_path
 
@@ -140,16 +141,6 @@ class Preprocessed:
     key: str
 
 
-def array_fingerprint(*arrays: np.ndarray) -> str:
-    """SHA-256 of the arrays' shapes, dtypes and bytes."""
-    digest = hashlib.sha256()
-    for array in arrays:
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.shape}|{array.dtype}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
-
-
 class SpectrogramCache:
     """Spectrograms in memory and on disk, keyed by the input windows and the settings.
 
@@ -163,7 +154,7 @@ class SpectrogramCache:
 
     def key(self, X: np.ndarray, spec: SpectrogramSpec, x_digest: str | None = None) -> str:
         settings = json.dumps({**asdict(spec), "version": PIPELINE_VERSION}, sort_keys=True)
-        digest = hashlib.sha256((x_digest or array_fingerprint(X)).encode())
+        digest = hashlib.sha256((x_digest or fingerprint_arrays(X, length=64)).encode())
         digest.update(settings.encode())
         return digest.hexdigest()[:24]
 

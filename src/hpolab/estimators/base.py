@@ -8,11 +8,8 @@ Optuna trial, see :mod:`hpolab.search.grid`), keeps the weights of the best conf
 
 from __future__ import annotations
 
-import gc
-import hashlib
 import json
 import logging
-import math
 import sys
 import time
 import warnings
@@ -29,15 +26,20 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 
-from hpolab.config import TRAINING_KEYS
+from hpolab.config import TRAINING_KEYS, metric_direction
 from hpolab.data.dataset import Scaler
+from hpolab.data.fingerprint import fingerprint_arrays
 from hpolab.errors import CacheMismatchError, ConfigError, DataError, TrialFailed
 from hpolab.estimators.artifacts import ModelArtifacts
 from hpolab.layout import Layout, check_name, file_sha256
 from hpolab.search.grid import GridTrial, grid_points, run_grid_search
-from hpolab.training.fit import StopOnNaN, make_optimizer
-
-_MAXIMIZED = ("accuracy", "auc", "r2", "f1")
+from hpolab.training.fit import (
+    clear_keras,
+    early_stopping,
+    fit_arrays,
+    make_optimizer,
+    seed_everything,
+)
 
 
 class CacheWarning(UserWarning):
@@ -57,24 +59,6 @@ class PreparedData:
     state: dict[str, Any] = field(default_factory=dict)
     # Validation targets in original units, for metrics that must not see scaling.
     y_val_raw: np.ndarray | None = None
-
-
-def fingerprint_arrays(*arrays: np.ndarray | None, extra: str = "") -> str:
-    """A short digest of arrays' shapes, dtypes and bytes (``None`` counts as absent)."""
-    digest = hashlib.sha256(extra.encode())
-    for array in arrays:
-        if array is None:
-            digest.update(b"none")
-            continue
-        contiguous = np.ascontiguousarray(array)
-        digest.update(f"{contiguous.shape}{contiguous.dtype}".encode())
-        digest.update(contiguous.tobytes())
-    return digest.hexdigest()[:16]
-
-
-def metric_direction(metric: str) -> str:
-    """``maximize`` for accuracy-like metrics, ``minimize`` for losses and errors."""
-    return "maximize" if any(metric.endswith(word) for word in _MAXIMIZED) else "minimize"
 
 
 def to_json_value(value: Any) -> Any:
@@ -532,38 +516,26 @@ class CachedEstimator(BaseEstimator, ABC):
             self._save(best, best_file, results, data, artifacts, signature, metric, direction)
         finally:
             best_file.unlink(missing_ok=True)
-            _clear_keras()
+            clear_keras()
 
     def _train_config(self, config: dict[str, Any], data: PreparedData) -> dict[str, Any]:
         """Train one configuration; return the model with its validation metrics."""
-        _clear_keras()
-        keras.utils.set_random_seed(self.random_state)
+        clear_keras()
+        seed_everything(self.random_state)
         model = self._build(config, data)
         model.compile(optimizer=make_optimizer(config), loss=self._loss(data))
-        callbacks: list[keras.callbacks.Callback] = [
-            StopOnNaN(),
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss",
-                patience=int(config.get("patience", 5)),
-                restore_best_weights=True,
-            ),
-        ]
-        start = time.perf_counter()
-        history = model.fit(
+        history, seconds = fit_arrays(
+            model,
             data.x_train,
             data.y_train,
-            validation_data=(data.x_val, data.y_val),
             epochs=int(config.get("epochs", 20)),
             batch_size=int(config.get("batch_size", 32)),
-            callbacks=callbacks,
+            validation=(data.x_val, data.y_val),
+            callbacks=[early_stopping("val_loss", "minimize", int(config.get("patience", 5)))],
             verbose=2 if self.verbose >= 2 else 0,
-            shuffle=True,
         )
-        seconds = time.perf_counter() - start
-        losses = [float(v) for v in history.history.get("loss", [])]
-        if not losses or not all(math.isfinite(v) for v in losses):
-            raise TrialFailed("the training loss became NaN or infinite; lower the learning rate")
-        val_losses = [float(v) for v in history.history.get("val_loss", [])]
+        losses = history["loss"]
+        val_losses = history.get("val_loss", [])
         val_loss = float(model.evaluate(data.x_val, data.y_val, batch_size=1024, verbose=0))
         metrics = {"val_loss": val_loss, **self._val_metrics(model, data)}
         return {
@@ -571,7 +543,7 @@ class CachedEstimator(BaseEstimator, ABC):
             "metrics": {k: float(v) for k, v in metrics.items()},
             "epochs_run": len(losses),
             "best_epoch": int(np.argmin(val_losses)) + 1 if val_losses else len(losses),
-            "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+            "history": history,
             "seconds": seconds,
         }
 
@@ -678,8 +650,3 @@ def _tensorflow_warnings_off() -> Iterator[None]:
     finally:
         logger.setLevel(previous)
 
-
-def _clear_keras() -> None:
-    # Models of earlier configurations must not pile up in Keras' global state.
-    keras.backend.clear_session()
-    gc.collect()

@@ -15,6 +15,7 @@ from optuna.importance import (
 )
 
 from hpolab.layout import atomic_write_json
+from hpolab.reporting.summary import ModelTypeSummary
 
 # Below this many complete trials an importance estimate is mostly noise.
 MIN_TRIALS_FOR_IMPORTANCE = 5
@@ -63,14 +64,17 @@ def _importance(study: optuna.Study, evaluator: Any) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in values.items()}
 
 
-def write_results(path: Path, summary: dict[str, Any]) -> None:
+def write_results(path: Path, summary: ModelTypeSummary) -> None:
     """Write one model type's results (best params, value, every trial) atomically."""
-    atomic_write_json(path, {"generated_at": _now(), **summary})
+    atomic_write_json(path, {"generated_at": _now(), **summary.to_dict()})
 
 
-def write_combined_results(path: Path, study: str, per_model: dict[str, dict[str, Any]]) -> None:
+def write_combined_results(
+    path: Path, study: str, summaries: dict[str, ModelTypeSummary]
+) -> None:
     """Write the side-by-side comparison of a study's model types atomically."""
-    direction = next(iter(per_model.values()), {}).get("direction", "minimize")
+    per_model = {name: s.to_dict() for name, s in summaries.items()}
+    direction = next(iter(summaries.values())).direction if summaries else "minimize"
     ranked = sorted(
         (m for m in per_model if per_model[m].get("best_value") is not None),
         key=lambda m: per_model[m]["best_value"],

@@ -16,7 +16,6 @@ from typing import Any
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-import mlflow  # noqa: E402
 from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -205,7 +204,6 @@ class StudyTracker:
         parent_id: str,
         model_type: str,
         model_dir_files: list[Path],
-        extra_files: list[Path],
         params: Mapping[str, Any],
         metrics: Mapping[str, float],
         trial_number: int,
@@ -236,8 +234,6 @@ class StudyTracker:
         )
         for path in model_dir_files:
             self.client.log_artifact(run_id, str(path), "model")
-        for path in extra_files:
-            self.client.log_artifact(run_id, str(path))
         version = self._register(run_id, run.info.artifact_uri, model_type)
         self.client.set_terminated(run_id)
         return run_id, version
@@ -287,18 +283,6 @@ class StudyTracker:
         except MlflowException:
             return False
         return True
-
-    def child_runs(self) -> list[Any]:
-        """Every active trial run of the experiment."""
-        return list(
-            self.client.search_runs(
-                [self.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'trial'", max_results=5000
-            )
-        )
-
-
-def mlflow_version() -> str:
-    return mlflow.__version__
 
 
 def _finite(value: Any) -> bool:

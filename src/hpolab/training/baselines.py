@@ -20,10 +20,10 @@ from sklearn import metrics as skm
 
 from hpolab.errors import TrialFailed
 from hpolab.training.metrics import compute_metrics
+from hpolab.training.result import EpochHook, TrainResult, fit_targets
 
 if TYPE_CHECKING:
     from hpolab.data.dataset import Dataset
-    from hpolab.training.fit import EpochHook, TrainResult
 
 
 def is_estimator(model: Any) -> bool:
@@ -69,12 +69,10 @@ def fit_estimator(
     Raises:
         TrialFailed: scikit-learn refused the data or the parameters.
     """
-    from hpolab.training.fit import TrainResult, _fit_targets
-
-    X_fit, y_fit = data.X_train, _fit_targets(data, data.y_train)
+    X_fit, y_fit = data.X_train, fit_targets(data, data.y_train)
     if not use_validation:
         X_fit = np.concatenate([data.X_train, data.X_val])
-        y_fit = np.concatenate([y_fit, _fit_targets(data, data.y_val)])
+        y_fit = np.concatenate([y_fit, fit_targets(data, data.y_val)])
     start = time.perf_counter()
     try:
         model.fit(flat(X_fit), y_fit)
@@ -84,7 +82,7 @@ def fit_estimator(
     logs = {"loss": loss_value(data.task, y_fit, estimator_outputs(model, X_fit), data.n_outputs)}
     if use_validation:
         outputs = estimator_outputs(model, data.X_val)
-        y_val = _fit_targets(data, data.y_val)
+        y_val = fit_targets(data, data.y_val)
         logs["val_loss"] = loss_value(data.task, y_val, outputs, data.n_outputs)
         for name, value in compute_metrics(
             data.task, data.y_val, outputs, data.target_scaler

@@ -202,14 +202,11 @@ def _keras_fit_predict(
     params: dict[str, Any],
     seed: int | None,
 ) -> np.ndarray:
-    import keras
-
     from hpolab.models import build_model
-    from hpolab.training.fit import make_optimizer
+    from hpolab.training.fit import clear_keras, fit_arrays, make_optimizer, seed_everything
 
-    keras.backend.clear_session()
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
+    clear_keras()
+    seed_everything(seed)
     if task == "classification":
         classes, codes = np.unique(y_train, return_inverse=True)
         n_outputs, target = len(classes), codes
@@ -223,13 +220,12 @@ def _keras_fit_predict(
         model = builder(shape, n_outputs)
     loss = "sparse_categorical_crossentropy" if task == "classification" else "mse"
     model.compile(optimizer=make_optimizer(params), loss=loss)
-    model.fit(
+    fit_arrays(
+        model,
         X_train,
         target,
         epochs=int(params.get("epochs", 20)),
         batch_size=int(params.get("batch_size", 32)),
-        verbose=0,
-        shuffle=True,
     )
     raw = np.asarray(model.predict(X_test, batch_size=1024, verbose=0))
     if task == "classification":

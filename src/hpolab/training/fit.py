@@ -1,4 +1,10 @@
-"""Compile and fit a Keras model from plain parameters; evaluate it.
+"""The one training core: seeding, Keras clean-up, compile and the only ``model.fit``.
+
+Every front-end (study trial, cross-validation fold, final retrain, manual run,
+``ModelTrainer``, cached estimators) trains through :func:`fit_arrays`; those with a
+:class:`~hpolab.data.Dataset` go through :func:`fit_model` (or :func:`build_and_fit`, which
+also seeds and builds the model from the registry). They differ only in the hooks and
+callbacks they pass.
 
 Training never sees an Optuna trial or an MLflow run: callers pass *epoch hooks*, plain
 functions ``hook(epoch, logs) -> bool`` called after each epoch with every metric;
@@ -9,8 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,33 +25,27 @@ import numpy as np
 from hpolab.config import TRAINING_KEYS, TrainingSection
 from hpolab.data.dataset import Dataset
 from hpolab.errors import ConfigError, TrialFailed
-from hpolab.training.baselines import (
-    estimator_outputs,
-    fit_estimator,
-    is_estimator,
-    load_estimator,
-    save_estimator,
-)
+from hpolab.training.baselines import fit_estimator, is_estimator
 from hpolab.training.callbacks import BestSoFar, ResumableEarlyStopping, build_callbacks
 from hpolab.training.losses import CUSTOM_LOSSES, balanced_class_weights, get_loss_function
 from hpolab.training.metrics import compute_metrics
 from hpolab.training.optimizers import get_learning_rate_schedule, get_optimizer
+from hpolab.training.result import NAN_LOSS_MESSAGE, EpochHook, TrainResult, fit_targets
 
-EpochHook = Callable[[int, dict[str, float]], bool | None]
+
+def seed_everything(seed: int | None) -> None:
+    """Seed Python, NumPy and the backend (weights, dropout, shuffling); ``None``: no-op."""
+    if seed is not None:
+        keras.utils.set_random_seed(int(seed))
 
 
-@dataclass
-class TrainResult:
-    """What one training run produced, as plain data."""
+def clear_keras() -> None:
+    """Drop Keras' global state once a model is no longer needed.
 
-    history: dict[str, list[float]]
-    epochs_run: int
-    best_epoch: int  # 1-based
-    best_value: float
-    monitor: str
-    seconds: float
-    stopped_by_hook: bool = False
-    best_metrics: dict[str, float] = field(default_factory=dict)
+    Without it every model's graph stays in memory and a long study grows. ``clear_session``
+    runs a full garbage collection itself; a second one costs ~0.3 s for nothing.
+    """
+    keras.backend.clear_session()
 
 
 def training_params(params: dict[str, Any], defaults: TrainingSection) -> dict[str, Any]:
@@ -140,6 +139,66 @@ class _EpochBridge(keras.callbacks.Callback):
                 self.model.stop_training = True
 
 
+def fit_arrays(
+    model: keras.Model,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int = 0,
+    initial_epoch: int = 0,
+    class_weight: dict[int, float] | None = None,
+) -> tuple[dict[str, list[float]], float]:
+    """Fit a compiled Keras model: the one place ``model.fit`` is called.
+
+    Training stops at the first non-finite batch loss. Returns the per-epoch history and
+    the seconds spent.
+
+    Raises:
+        TrialFailed: the loss became NaN or infinite.
+    """
+    start = time.perf_counter()
+    history = model.fit(
+        X,
+        y,
+        validation_data=validation,
+        initial_epoch=initial_epoch,
+        epochs=int(epochs),
+        batch_size=int(batch_size),
+        callbacks=[StopOnNaN(), *callbacks],
+        verbose=verbose,
+        shuffle=True,
+        class_weight=class_weight,
+    )
+    seconds = time.perf_counter() - start
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    losses = hist.get("loss", [])
+    if not losses or not all(math.isfinite(v) for v in losses):
+        raise TrialFailed(NAN_LOSS_MESSAGE)
+    return hist, seconds
+
+
+def early_stopping(
+    monitor: str,
+    direction: str,
+    patience: int,
+    resume: BestSoFar | None = None,
+    initial_epoch: int = 0,
+) -> ResumableEarlyStopping:
+    """Early stopping on ``monitor`` with the best weights restored (resumable)."""
+    return ResumableEarlyStopping(
+        monitor=monitor,
+        mode="min" if direction == "minimize" else "max",
+        patience=int(patience),
+        restore_best_weights=True,
+        resume=resume,
+        initial_epoch=initial_epoch,
+    )
+
+
 def fit_model(
     model: keras.Model,
     data: Dataset,
@@ -176,26 +235,18 @@ def fit_model(
         return fit_estimator(
             model, data, monitor=monitor, hooks=hooks, use_validation=use_validation
         )
-    n_fit = len(data.X_train) + (0 if use_validation else len(data.X_val))
+    batch_size = int(hp["batch_size"])
+    X_fit, y_fit, validation = _fit_split(data, use_validation)
     if compile:
         compile_model(
             model,
             data.task,
             hp,
             labels=data.y_train if data.task == "classification" else None,
-            steps_per_epoch=math.ceil(n_fit / int(hp["batch_size"])),
+            steps_per_epoch=math.ceil(len(X_fit) / batch_size),
         )
-    y_train = _fit_targets(data, data.y_train)
-    callbacks: list[keras.callbacks.Callback] = [StopOnNaN()]
-    if use_validation:
-        X_fit, y_fit = data.X_train, y_train
-        validation = (data.X_val, _fit_targets(data, data.y_val))
-    else:
-        X_fit = np.concatenate([data.X_train, data.X_val])
-        y_fit = np.concatenate([y_train, _fit_targets(data, data.y_val)])
-        validation = None
-    bridge = _EpochBridge(data if use_validation else None, hooks, int(hp["batch_size"]))
-    callbacks.insert(0, bridge)
+    bridge = _EpochBridge(data if use_validation else None, hooks, batch_size)
+    callbacks: list[keras.callbacks.Callback] = [bridge]
     if use_validation:
         callbacks.extend(
             build_callbacks(
@@ -203,35 +254,70 @@ def fit_model(
             )
         )
         callbacks.append(
-            ResumableEarlyStopping(
-                monitor=monitor,
-                mode="min" if direction == "minimize" else "max",
-                patience=int(hp["patience"]),
-                restore_best_weights=True,
-                resume=resume_best,
-                initial_epoch=initial_epoch,
-            )
+            early_stopping(monitor, direction, hp["patience"], resume_best, initial_epoch)
         )
-    callbacks.extend(extra_callbacks)
-    start = time.perf_counter()
-    history = model.fit(
+    hist, seconds = fit_arrays(
+        model,
         X_fit,
         y_fit,
-        validation_data=validation,
-        initial_epoch=initial_epoch,
-        epochs=int(hp["epochs"]),
-        batch_size=int(hp["batch_size"]),
-        callbacks=callbacks,
+        epochs=hp["epochs"],
+        batch_size=batch_size,
+        validation=validation,
+        callbacks=[*callbacks, *extra_callbacks],
         verbose=verbose,
-        shuffle=True,
+        initial_epoch=initial_epoch,
         class_weight=class_weights(hp.get("class_weight"), data),
     )
-    seconds = time.perf_counter() - start
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    losses = hist.get("loss", [])
-    if not losses or not all(math.isfinite(v) for v in losses):
-        raise TrialFailed("the training loss became NaN or infinite; lower the learning rate")
     return _result(hist, monitor if use_validation else "loss", direction, seconds, bridge)
+
+
+def build_and_fit(
+    model_type: str,
+    params: dict[str, Any],
+    data: Dataset,
+    hp: dict[str, Any],
+    *,
+    seed: int | None,
+    monitor: str,
+    direction: str,
+    **fit_options: Any,
+) -> tuple[Any, TrainResult]:
+    """Seed, build ``model_type`` from the registry with ``params`` and train it on ``data``.
+
+    ``fit_options`` are those of :func:`fit_model` (hooks, ``use_validation``, ...).
+    Returns the trained model and the result; the caller calls :func:`clear_keras` once
+    it no longer needs the model.
+    """
+    from hpolab.models import build_model
+
+    seed_everything(seed)
+    model = build_model(model_type, params, data.input_shape, data.task, data.n_outputs)
+    result = fit_model(model, data, hp, monitor=monitor, direction=direction, **fit_options)
+    return model, result
+
+
+def check_builds(model_type: str, data: Dataset) -> None:
+    """Build ``model_type`` with its defaults for ``data`` and drop it.
+
+    A builder that cannot take the data's shape (``cnn2d`` on tabular data) fails here,
+    before a study stores anything.
+    """
+    from hpolab.models import build_model
+
+    build_model(model_type, {}, data.input_shape, data.task, data.n_outputs)
+    clear_keras()
+
+
+def _fit_split(
+    data: Dataset, use_validation: bool
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """Inputs and targets to fit on, and the validation pair (``None``: train + val)."""
+    y_train = fit_targets(data, data.y_train)
+    y_val = fit_targets(data, data.y_val)
+    if use_validation:
+        return data.X_train, y_train, (data.X_val, y_val)
+    X = np.concatenate([data.X_train, data.X_val])
+    return X, np.concatenate([y_train, y_val]), None
 
 
 def _result(
@@ -274,40 +360,3 @@ def class_weights(setting: Any, data: Dataset) -> dict[int, float] | None:
             )
         weights[by_label[str(label)]] = float(weight)
     return weights
-
-
-def _fit_targets(data: Dataset, y: np.ndarray) -> np.ndarray:
-    if data.target_scaler is None:
-        return y
-    return data.target_scaler.transform(np.asarray(y, dtype=np.float64)[:, None]).reshape(-1)
-
-
-def predict_model(model: keras.Model, X: np.ndarray) -> np.ndarray:
-    """Raw model outputs (class probabilities or scaled regression values)."""
-    if is_estimator(model):
-        return estimator_outputs(model, X)
-    return np.asarray(model.predict(X, batch_size=1024, verbose=0))
-
-
-def save_model(model: Any, path: Path) -> None:
-    """Save a Keras model (``.keras``) or a scikit-learn estimator (``.joblib``) to ``path``."""
-    if is_estimator(model):
-        save_estimator(model, path)
-    else:
-        model.save(path)
-
-
-def load_model(path: Path) -> Any:
-    """Load what :func:`save_model` wrote; Keras models with ``safe_mode=True``."""
-    if Path(path).suffix == ".joblib":
-        return load_estimator(Path(path))
-    import hpolab.models.keras_models  # noqa: F401  (registers hpolab's custom layers)
-
-    return keras.models.load_model(path, safe_mode=True)
-
-
-def evaluate_model(
-    model: keras.Model, data: Dataset, X: np.ndarray, y: np.ndarray
-) -> dict[str, float]:
-    """Metrics of ``model`` on ``(X, y)``, named without a prefix."""
-    return compute_metrics(data.task, y, predict_model(model, X), data.target_scaler)

@@ -16,12 +16,19 @@ import keras
 import numpy as np
 from pydantic import ValidationError
 
-from hpolab.config import METRICS, TRAINING_KEYS, TrainingSection, format_validation_error
+from hpolab.config import (
+    METRICS,
+    TRAINING_KEYS,
+    TrainingSection,
+    format_validation_error,
+    metric_direction,
+)
 from hpolab.data.dataset import Dataset, Scaler, encode_labels, infer_task
 from hpolab.errors import ConfigError, DataError
 from hpolab.layout import Layout, atomic_save
 from hpolab.models import build_model
-from hpolab.training.fit import evaluate_model, fit_model, predict_model, training_params
+from hpolab.training.evaluation import evaluate_model, predict_model
+from hpolab.training.fit import clear_keras, fit_model, training_params
 
 
 class ModelTrainer:
@@ -73,7 +80,7 @@ class ModelTrainer:
         else:
             self.model_ = self.model
         hp = training_params(self.config, self.training)
-        direction = METRICS[self.metric]
+        direction = metric_direction(self.metric)
         run = self._start_run(hp)
         hooks = [run.log_epoch] if run is not None else []
         try:
@@ -214,7 +221,7 @@ class MultiModelTrainer:
         if not self.trainers:
             raise ConfigError("train_all: add a model first (add_model)")
         for trainer in self.trainers.values():
-            keras.backend.clear_session()
+            clear_keras()
             trainer.train(X_train, y_train, X_val, y_val)
 
     def evaluate_all(self, X: Any, y: Any) -> dict[str, dict[str, float]]:
@@ -230,9 +237,10 @@ class MultiModelTrainer:
         if missing:
             known = ", ".join(sorted(next(iter(self.results_.values()))))
             raise ConfigError(f"compare_models: no metric {metric!r}; use one of {known}")
-        lower_is_better = metric in ("rmse", "mae", "loss")
         ranked = sorted(
-            self.results_.items(), key=lambda kv: kv[1][metric], reverse=not lower_is_better
+            self.results_.items(),
+            key=lambda kv: kv[1][metric],
+            reverse=metric_direction(metric) == "maximize",
         )
         return [
             {"rank": i + 1, "model": name, metric: values[metric], **values}

@@ -1,0 +1,80 @@
+"""The results summary of one model type of a study, as typed data.
+
+Built once after a model type's search, then written to ``hpo_results_<model_type>.json``,
+combined across model types, logged to the parent run and shown in its description.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class ModelTypeSummary:
+    """Best configuration, states and every trial of one model type."""
+
+    study: str
+    model_type: str
+    metric: str
+    direction: str
+    sampler: str
+    pruner: str
+    best_value: float | None
+    best_trial: int | None
+    best_params: dict[str, Any]
+    best_val_metrics: dict[str, float]
+    n_trials: int
+    states: dict[str, int]
+    param_importance: dict[str, Any]
+    trials: list[dict[str, Any]]
+    last_run_timing: dict[str, Any] = field(default_factory=dict)
+    final_model: dict[str, Any] | None = None
+    test_metrics: dict[str, float] | None = None
+
+    @staticmethod
+    def count_states(rows: list[dict[str, Any]]) -> dict[str, int]:
+        """``{state: count}`` of trial rows, in the order states first appear."""
+        states: dict[str, int] = {}
+        for row in rows:
+            states[row["state"]] = states.get(row["state"], 0) + 1
+        return states
+
+    def set_timing(self, new_trials: int, search: float, training: float) -> None:
+        """This run's time split: the whole search vs training (the rest is bookkeeping)."""
+        self.last_run_timing = {
+            "new_trials": new_trials,
+            "search_seconds": round(search, 3),
+            "training_seconds": round(training, 3),
+            "bookkeeping_seconds": round(search - training, 3),
+        }
+
+    def set_final_model(
+        self, model: str, sidecar: str, mlflow_run_id: str | None, test_metrics: dict[str, float]
+    ) -> None:
+        self.final_model = {"model": model, "sidecar": sidecar, "mlflow_run_id": mlflow_run_id}
+        self.test_metrics = test_metrics
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (no ``final_model`` / ``test_metrics`` keys without a final model)."""
+        raw = asdict(self)
+        if self.final_model is None:
+            del raw["final_model"], raw["test_metrics"]
+        return raw
+
+
+def study_markdown(summaries: dict[str, ModelTypeSummary]) -> str:
+    """A short markdown summary of a study, shown as the parent run's description."""
+    lines = [
+        "| model type | best | trial | trials | complete / pruned / failed | test metrics |",
+        "|---|---|---|---|---|---|",
+    ]
+    for mt, s in summaries.items():
+        counts = " / ".join(str(s.states.get(k, 0)) for k in ("complete", "pruned", "fail"))
+        tests = ", ".join(f"{k} {v:.4g}" for k, v in (s.test_metrics or {}).items())
+        best = "-" if s.best_value is None else f"{s.best_value:.5g}"
+        lines.append(f"| {mt} | {best} | {s.best_trial} | {s.n_trials} | {counts} | {tests} |")
+    first = next(iter(summaries.values()), None)
+    metric, direction = (first.metric, first.direction) if first else ("", "")
+    header = f"**{metric}** ({direction}), best per model type:"
+    return header + "\n\n" + "\n".join(lines)

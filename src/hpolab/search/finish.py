@@ -1,0 +1,135 @@
+"""After a model type's search: its summary, its final model, plots, the parent run's summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from hpolab.config import StudyConfig
+from hpolab.data import Dataset
+from hpolab.final_models import FinalModelStore
+from hpolab.layout import Layout
+from hpolab.progress import Reporter
+from hpolab.reporting import ModelTypeSummary, param_importance, study_markdown
+from hpolab.reporting.plots import PlotSet, build_plots
+from hpolab.search.catalog import best_trial, trial_rows
+from hpolab.search.retrain import FinalModelInfo, existing_final, retrain_best
+from hpolab.search.space import SearchSpace
+from hpolab.tracking import StudyTracker
+
+
+def summarize(
+    cfg: StudyConfig, model_type: str, study: optuna.Study, space: SearchSpace
+) -> ModelTypeSummary:
+    """The results summary of ``model_type``: best trial, states, importance, every trial."""
+    rows = trial_rows(study, space)
+    best = best_trial(study)
+    return ModelTypeSummary(
+        study=cfg.study.name,
+        model_type=model_type,
+        metric=cfg.study.metric,
+        direction=cfg.study.resolved_direction,
+        sampler=cfg.study.sampler,
+        pruner=cfg.study.pruner,
+        best_value=None if best is None else best.value,
+        best_trial=None if best is None else best.number,
+        best_params={} if best is None else space.replay(best.params),
+        best_val_metrics={} if best is None else best.user_attrs.get("val_metrics", {}),
+        n_trials=len(rows),
+        states=ModelTypeSummary.count_states(rows),
+        param_importance=param_importance(study, cfg.study.seed),
+        trials=rows,
+    )
+
+
+def final_model(
+    cfg: StudyConfig,
+    model_type: str,
+    study: optuna.Study,
+    space: SearchSpace,
+    data: Dataset,
+    layout: Layout,
+    tracker: StudyTracker | None,
+    parent_id: str | None,
+    reporter: Reporter,
+    trial: optuna.trial.FrozenTrial | None = None,
+    force: bool = False,
+) -> FinalModelInfo | None:
+    """Retrain ``trial`` (default: the best) into the final model, unless it is up to date."""
+    best = trial or best_trial(study)
+    if best is None:
+        reporter.message(f"{model_type}: no complete trial, so no final model")
+        return None
+    store = FinalModelStore(layout)
+    reuse = None if force else existing_final(store, cfg.study.name, model_type, best.number)
+    if reuse is not None:
+        reporter.message(f"{model_type}: final model of trial {best.number} is up to date")
+        return reuse
+    reporter.message(
+        f"{model_type}: retraining trial {best.number} on train+validation "
+        f"({best.user_attrs.get('best_epoch', cfg.training.epochs)} epochs)"
+    )
+    record = retrain_best(cfg, model_type, study, space, data, store, best)
+    sidecar = record.sidecar
+    if tracker is not None and parent_id is not None:
+        sidecar.mlflow_run_id, version = tracker.log_final_model(
+            parent_id,
+            model_type,
+            [record.model_path, record.sidecar_path],
+            sidecar.params,
+            sidecar.test_metrics,
+            best.number,
+        )
+        sidecar.registered_model = {"name": cfg.study.name, "version": version}
+        store.rewrite(record)
+    return FinalModelInfo(
+        record.model_path,
+        record.sidecar_path,
+        sidecar.test_metrics,
+        best.number,
+        sidecar.mlflow_run_id,
+        sidecar.retrain_seconds,
+    )
+
+
+def draw_plots(
+    layout: Layout,
+    name: str,
+    model_type: str,
+    study: optuna.Study,
+    metric: str,
+    importance: dict[str, float],
+    tracker: StudyTracker | None,
+    parent_id: str | None,
+) -> PlotSet:
+    """Draw one model type's visualizations and log them to the study's parent run."""
+    plots = build_plots(
+        study, layout.visualizations_dir(name, model_type), metric=metric, importance=importance
+    )
+    if tracker is not None and parent_id is not None and (plots.png or plots.html):
+        tracker.log_artifacts(parent_id, plots.directory, f"visualizations/{model_type}")
+    return plots
+
+
+def log_parent_summary(
+    tracker: StudyTracker,
+    parent_id: str,
+    summaries: dict[str, ModelTypeSummary],
+    layout: Layout,
+    study: str,
+) -> None:
+    """Best values, description and results files on the parent run, which then ends."""
+    metrics: dict[str, Any] = {}
+    for mt, summary in summaries.items():
+        if summary.best_value is not None:
+            metrics[f"best_{summary.metric}_{mt}"] = summary.best_value
+        metrics[f"n_trials_{mt}"] = summary.n_trials
+    tracker.log_summary(parent_id, metrics)
+    tracker.set_description(parent_id, study_markdown(summaries))
+    tracker.log_artifact(parent_id, layout.combined_results_file(study), "results")
+    for mt in summaries:
+        path = layout.results_file(study, mt)
+        if path.exists():
+            tracker.log_artifact(parent_id, path, "results")
+    tracker.finish_parent(parent_id)

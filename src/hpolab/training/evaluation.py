@@ -1,0 +1,42 @@
+"""Predictions and metrics of a trained model (Keras or scikit-learn), and what reports draw."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hpolab.data.dataset import Dataset
+from hpolab.training.baselines import estimator_outputs, is_estimator
+from hpolab.training.metrics import compute_metrics
+
+
+def predict_model(model: Any, X: np.ndarray) -> np.ndarray:
+    """Raw model outputs (class probabilities or scaled regression values)."""
+    if is_estimator(model):
+        return estimator_outputs(model, X)
+    return np.asarray(model.predict(X, batch_size=1024, verbose=0))
+
+
+def evaluate_model(model: Any, data: Dataset, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Metrics of ``model`` on ``(X, y)``, named without a prefix."""
+    return compute_metrics(data.task, y, predict_model(model, X), data.target_scaler)
+
+
+def test_predictions(model: Any, data: Dataset, max_points: int = 500) -> dict[str, Any]:
+    """What reports draw from the test split: a confusion matrix, or true vs predicted."""
+    raw = predict_model(model, data.X_test)
+    if data.task == "classification":
+        from sklearn.metrics import confusion_matrix
+
+        labels = list(range(data.n_outputs))
+        matrix = confusion_matrix(data.y_test, raw.argmax(axis=1), labels=labels)
+        return {"confusion_matrix": matrix.tolist(), "classes": data.classes}
+    pred = raw.reshape(-1, 1)
+    if data.target_scaler is not None:
+        pred = data.target_scaler.inverse(pred)
+    keep = slice(0, max_points)
+    return {
+        "y_true": [round(float(v), 6) for v in data.y_test[keep]],
+        "y_pred": [round(float(v), 6) for v in pred.reshape(-1)[keep]],
+    }

@@ -1,0 +1,50 @@
+"""Saving and loading trained models, and the library versions a saved model depends on."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from hpolab.training.baselines import is_estimator, load_estimator, save_estimator
+from hpolab.version import __version__
+
+
+def save_model(model: Any, path: Path) -> None:
+    """Save a Keras model (``.keras``) or a scikit-learn estimator (``.joblib``) to ``path``."""
+    if is_estimator(model):
+        save_estimator(model, path)
+    else:
+        model.save(path)
+
+
+def load_model(path: Path) -> Any:
+    """Load what :func:`save_model` wrote; Keras models with ``safe_mode=True``."""
+    if Path(path).suffix == ".joblib":
+        return load_estimator(Path(path))
+    import keras
+
+    import hpolab.models.keras_models  # noqa: F401  (registers hpolab's custom layers)
+
+    return keras.models.load_model(path, safe_mode=True)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of hpolab and the libraries a saved model depends on."""
+    versions = {"hpolab": __version__}
+    # tensorflow is the Keras backend: SavedModel and TFLite exports depend on it.
+    for name in ("keras", "tensorflow", "optuna", "numpy", "scikit-learn"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # e.g. tensorflow-cpu provides tensorflow
+            versions[name] = _module_version(name)
+    versions["python"] = platform.python_version()
+    return versions
+
+
+def _module_version(name: str) -> str:
+    import importlib
+
+    module = importlib.import_module("sklearn" if name == "scikit-learn" else name)
+    return str(getattr(module, "__version__", "unknown"))
