@@ -33,10 +33,10 @@ def hpolab_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_repository_configs_are_valid_fit_keywords():
     grid = load_fit_config(REPO / "configs/cached_autoencoder.yaml")
     assert set(grid) == {"param_grid"}
-    resolved, mode = Autoencoder()._resolve_grid(**grid)
+    resolved, mode = Autoencoder().resolve_grid(**grid)
     assert mode == "grid" and len(grid_points(resolved)) == 8
     single = load_fit_config(REPO / "configs/cached_residual.yaml")
-    resolved, mode = ResidualRegressor()._resolve_grid(**single)
+    resolved, mode = ResidualRegressor().resolve_grid(**single)
     assert mode == "single" and len(grid_points(resolved)) == 1
 
 

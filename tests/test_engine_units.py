@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+import sqlalchemy
 from optuna.storages import RDBStorage
 
 from hpolab.config import DataSection, TrainingSection
@@ -18,7 +19,7 @@ from hpolab.layout import atomic_save, atomic_write_json, check_name
 from hpolab.models import build_model
 from hpolab.search.loop import counted_trials, settle_running
 from hpolab.search.objective import PruningHook
-from hpolab.search.storage import open_storage
+from hpolab.search.storage import heartbeats, open_storage
 from hpolab.training.fit import fit_model, training_params
 
 
@@ -81,7 +82,7 @@ def test_pruning_hook_reports_each_epoch_and_prunes_a_bad_trial() -> None:
     bad = study.ask()
     hook = PruningHook(bad, "val_loss")
     assert hook(1, {"val_loss": 5.0}) is True
-    assert hook.pruned_at == 1 and bad.storage.get_trial(bad._trial_id).intermediate_values == {
+    assert hook.pruned_at == 1 and study.trials[bad.number].intermediate_values == {
         1: 5.0
     }
 
@@ -130,6 +131,33 @@ def _heartbeat_study(tmp_path: Path) -> tuple[optuna.Study, RDBStorage]:
     return study, storage
 
 
+def _trial_id(storage: RDBStorage, trial: optuna.Trial) -> int:
+    """The storage's id of ``trial``, through the public storage API."""
+    study_id = storage.get_study_id_from_name(trial.study.study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
+def test_heartbeat_reader_matches_optunas_stored_schema(tmp_path: Path) -> None:
+    """``heartbeats`` reads Optuna's tables directly (Optuna has no public reader): pinned here,
+    so an Optuna release that changes its schema fails this test, not a resumed study."""
+    study, storage = _heartbeat_study(tmp_path)
+    columns = {
+        table: {c["name"] for c in sqlalchemy.inspect(storage.engine).get_columns(table)}
+        for table in ("trial_heartbeats", "trials")
+    }
+    assert {"trial_id", "heartbeat"} <= columns["trial_heartbeats"]
+    assert {"trial_id", "number", "study_id"} <= columns["trials"]
+    first, second = study.ask(), study.ask()
+    assert heartbeats(storage, "s.mlp", [first.number, second.number]) == {}
+    storage.record_heartbeat(_trial_id(storage, first))
+    beat = heartbeats(storage, "s.mlp", [first.number, second.number])
+    assert list(beat) == [first.number] and beat[first.number] is not None
+    time.sleep(1.1)
+    storage.record_heartbeat(_trial_id(storage, first))
+    assert heartbeats(storage, "s.mlp", [first.number])[first.number] != beat[first.number]
+
+
 class _Messages:
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -146,7 +174,7 @@ def test_a_running_trial_that_keeps_beating_is_left_to_its_worker(tmp_path: Path
 
     def beat() -> None:  # another live worker
         while not stop.is_set():
-            storage.record_heartbeat(trial._trial_id)
+            storage.record_heartbeat(_trial_id(storage, trial))
             stop.wait(0.5)
 
     worker = threading.Thread(target=beat)
@@ -169,7 +197,7 @@ def test_a_running_trial_that_keeps_beating_is_left_to_its_worker(tmp_path: Path
 def test_a_running_trial_of_a_stopped_worker_is_failed_and_requeued(tmp_path: Path) -> None:
     study, storage = _heartbeat_study(tmp_path)
     trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
-    storage.record_heartbeat(trial._trial_id)  # then the worker dies
+    storage.record_heartbeat(_trial_id(storage, trial))  # then the worker dies
     reporter = _Messages()
     settle_running(study, storage, None, reporter)
     trials = study.trials

@@ -6,7 +6,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from hpolab import __version__
 from hpolab.cli import (
     best,
     compare,
@@ -25,6 +24,7 @@ from hpolab.cli import cache as cache_cmd
 from hpolab.cli import run as run_cmd
 from hpolab.cli import train as train_cmd
 from hpolab.cli.common import Parser, guarded, parse
+from hpolab.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:

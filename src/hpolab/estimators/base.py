@@ -216,7 +216,7 @@ class CachedEstimator(BaseEstimator, ABC):
         X_val, y_train = _sklearn_call_style(X_train, X_val, y_train)
         if reset is not None:
             reset_experiment = bool(reset_experiment or reset)
-        grid, mode = self._resolve_grid(param_grid, model_config)
+        grid, mode = self.resolve_grid(param_grid, model_config)
         artifacts = self.artifacts
         inputs = self._check_inputs(X_train, X_val, y_train, y_val)
         # The fingerprint is taken from the inputs alone, so a cached fit prepares nothing.
@@ -243,11 +243,16 @@ class CachedEstimator(BaseEstimator, ABC):
         return hasattr(self, "model_")
 
     # ----------------------------------------------------------------- inputs
-    def _resolve_grid(
+    def resolve_grid(
         self,
         param_grid: Mapping[str, Sequence[Any]] | None = None,
         model_config: Mapping[str, Any] | None = None,
     ) -> tuple[dict[str, list[Any]], str]:
+        """The grid ``fit`` would search and its mode (``"grid"`` or ``"single"``), checked.
+
+        Raises:
+            ConfigError: both given, an unknown key, or a grid value that is not a list.
+        """
         if param_grid is not None and model_config is not None:
             raise ConfigError(
                 "fit: give either param_grid (a search) or model_config (one configuration), "
@@ -471,17 +476,7 @@ class CachedEstimator(BaseEstimator, ABC):
                 # Keep the winning weights now, so they are never retrained by accident.
                 outcome["model"].save(best_file)
                 best.update(value=value, index=index, config=config, outcome=outcome)
-            results.append(
-                {
-                    "index": index,
-                    "config": to_json_value(config),
-                    "metrics": outcome["metrics"],
-                    "epochs_run": outcome["epochs_run"],
-                    "best_epoch": outcome["best_epoch"],
-                    "seconds": round(outcome["seconds"], 3),
-                    "state": "complete",
-                }
-            )
+            results.append(_result_row(index, config, outcome))
             self._log(
                 f"  {index + 1}/{n_points} {_describe(params)} -> {metric} {value:.6g} "
                 f"({outcome['seconds']:.1f} s){'  *best*' if improved else ''}"
@@ -632,6 +627,19 @@ def _sklearn_call_style(X_train: Any, X_val: Any, y_train: Any) -> tuple[Any, An
     if second.ndim == 1 and first.ndim >= 2 and len(second) == len(first):
         return None, second
     return X_val, y_train
+
+
+def _result_row(index: int, config: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
+    """One configuration's entry of ``grid_results_``."""
+    return {
+        "index": index,
+        "config": to_json_value(config),
+        "metrics": outcome["metrics"],
+        "epochs_run": outcome["epochs_run"],
+        "best_epoch": outcome["best_epoch"],
+        "seconds": round(outcome["seconds"], 3),
+        "state": "complete",
+    }
 
 
 def _describe(params: Mapping[str, Any]) -> str:

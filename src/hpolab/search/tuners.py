@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 import optuna
 from pydantic import ValidationError
-from sklearn.base import clone
 
 from hpolab.config import ParamSpec
 from hpolab.errors import ConfigError
 from hpolab.models.registry import default_search_space
 from hpolab.search.samplers import make_sampler
 from hpolab.search.space import SearchSpace
+from hpolab.training.baselines import with_params
 from hpolab.training.cross_validation import evaluate_with_cross_validation
 
 METHODS = {"grid": "grid", "random": "random", "bayesian": "tpe", "tpe": "tpe"}
@@ -117,10 +117,7 @@ class HyperparameterTuner:
         if isinstance(model, str):
             candidate, builder_params = model, params
         else:
-            try:
-                candidate, builder_params = clone(model).set_params(**params), None
-            except ValueError as exc:
-                raise ConfigError(f"space: {exc}") from None
+            candidate, builder_params = with_params(model, params, field="space"), None
         result = evaluate_with_cross_validation(
             candidate,
             X,

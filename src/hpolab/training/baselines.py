@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn import metrics as skm
 
-from hpolab.errors import TrialFailed
+from hpolab.errors import ConfigError, TrialFailed
 from hpolab.training.metrics import compute_metrics
 from hpolab.training.result import EpochHook, TrainResult, fit_targets
 
@@ -29,6 +29,20 @@ if TYPE_CHECKING:
 def is_estimator(model: Any) -> bool:
     """A scikit-learn estimator (has ``fit`` and ``get_params``), not a Keras model."""
     return hasattr(model, "get_params") and hasattr(model, "fit")
+
+
+def with_params(model: Any, params: dict[str, Any], field: str = "params") -> Any:
+    """An unfitted copy of estimator ``model`` with ``params`` set (``clone`` + ``set_params``).
+
+    Raises:
+        ConfigError: the estimator has no such parameter (named under ``field``).
+    """
+    from sklearn.base import clone
+
+    try:
+        return clone(model).set_params(**params)
+    except ValueError as exc:
+        raise ConfigError(f"{field}: {exc}") from None
 
 
 def flat(X: np.ndarray) -> np.ndarray:
@@ -54,14 +68,14 @@ def loss_value(task: str, y: np.ndarray, outputs: np.ndarray, n_outputs: int) ->
 
 
 def fit_estimator(
-    model: Any,
+    estimator: Any,
     data: Dataset,
     *,
     monitor: str,
     hooks: Sequence[EpochHook] = (),
     use_validation: bool = True,
 ) -> TrainResult:
-    """Fit ``model`` on the training split (or train + validation) and score it.
+    """Fit ``estimator`` on the training split (or train + validation) and score it.
 
     ``hooks`` are called once, as after a single epoch, so tracking sees the baseline's
     metrics like a network's.
@@ -75,13 +89,15 @@ def fit_estimator(
         y_fit = np.concatenate([y_fit, fit_targets(data, data.y_val)])
     start = time.perf_counter()
     try:
-        model.fit(flat(X_fit), y_fit)
+        estimator.fit(flat(X_fit), y_fit)
     except ValueError as exc:
-        raise TrialFailed(f"{type(model).__name__} could not be fit: {exc}") from None
+        raise TrialFailed(f"{type(estimator).__name__} could not be fit: {exc}") from None
     seconds = time.perf_counter() - start
-    logs = {"loss": loss_value(data.task, y_fit, estimator_outputs(model, X_fit), data.n_outputs)}
+    logs = {
+        "loss": loss_value(data.task, y_fit, estimator_outputs(estimator, X_fit), data.n_outputs)
+    }
     if use_validation:
-        outputs = estimator_outputs(model, data.X_val)
+        outputs = estimator_outputs(estimator, data.X_val)
         y_val = fit_targets(data, data.y_val)
         logs["val_loss"] = loss_value(data.task, y_val, outputs, data.n_outputs)
         for name, value in compute_metrics(
@@ -93,7 +109,7 @@ def fit_estimator(
     key = monitor if use_validation else "loss"
     value = logs.get(key)
     if value is None or not math.isfinite(value):
-        raise TrialFailed(f"metric {key!r} was not produced by {type(model).__name__}")
+        raise TrialFailed(f"metric {key!r} was not produced by {type(estimator).__name__}")
     return TrainResult(
         history={k: [float(v)] for k, v in logs.items()},
         epochs_run=1,
