@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -209,11 +208,3 @@ def model_type_status(stored: StoredStudy, model_type: str) -> dict[str, Any]:
 
 def _iso(value: dt.datetime) -> str:
     return value.isoformat(timespec="seconds")
-
-
-def relative(path: Path) -> str:
-    """``path`` relative to the current directory when it is below it."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
