@@ -125,21 +125,8 @@ def run_study(
     tracker = StudyTracker(layout.tracking_uri, layout.artifacts_dir, name) if track else None
     parent_id = parent_run(cfg, storage, tracker, spaces)
     context = _StudyContext(cfg, data, layout, storage, tracker, parent_id, reporter)
-    summaries: dict[str, ModelTypeSummary] = {}
-    opened: dict[str, optuna.Study] = {}
-    results: dict[str, ModelTypeResult] = {}
-    timing = _Timing()
-    try:
-        for mt, space in spaces.items():
-            opened[mt], summaries[mt], results[mt] = context.search_model_type(mt, space, timing)
-    except KeyboardInterrupt:
-        reporter.stop()
-        if tracker is not None and parent_id is not None:
-            tracker.finish_parent(parent_id, status="KILLED")
-        raise
-    finally:
-        reporter.stop()
-    context.write_study_results(summaries, opened)
+    outcome = context.search_all(spaces)
+    context.write_study_results(outcome)
     return StudyResult(
         study=name,
         metric=cfg.study.metric,
@@ -148,10 +135,10 @@ def run_study(
         tracking_uri=layout.tracking_uri,
         parent_run_id=parent_id,
         combined_results_path=layout.combined_results_file(name),
-        models=results,
+        models=outcome.results,
         seconds=time.perf_counter() - started,
-        new_trials=timing.new_trials,
-        mean_overhead_seconds=timing.overhead_per_trial(),
+        new_trials=outcome.timing.new_trials,
+        mean_overhead_seconds=outcome.timing.overhead_per_trial(),
     )
 
 
@@ -185,6 +172,16 @@ def _announce(
 
 
 @dataclass
+class _Outcome:
+    """What the search of every model type produced, by model type."""
+
+    studies: dict[str, optuna.Study] = field(default_factory=dict)
+    summaries: dict[str, ModelTypeSummary] = field(default_factory=dict)
+    results: dict[str, ModelTypeResult] = field(default_factory=dict)
+    timing: _Timing = field(default_factory=_Timing)
+
+
+@dataclass
 class _StudyContext:
     """What every step of one study run shares."""
 
@@ -196,9 +193,22 @@ class _StudyContext:
     parent_id: str | None
     reporter: Reporter
 
-    def search_model_type(
-        self, mt: str, space: SearchSpace, timing: _Timing
-    ) -> tuple[optuna.Study, ModelTypeSummary, ModelTypeResult]:
+    def search_all(self, spaces: dict[str, SearchSpace]) -> _Outcome:
+        """Search and finish each model type in turn; Ctrl-C ends the parent run as KILLED."""
+        outcome = _Outcome()
+        try:
+            for mt, space in spaces.items():
+                self.search_model_type(mt, space, outcome)
+        except KeyboardInterrupt:
+            self.reporter.stop()
+            if self.tracker is not None and self.parent_id is not None:
+                self.tracker.finish_parent(self.parent_id, status="KILLED")
+            raise
+        finally:
+            self.reporter.stop()
+        return outcome
+
+    def search_model_type(self, mt: str, space: SearchSpace, outcome: _Outcome) -> None:
         """Search one model type, then summarize it, retrain its best and write its results."""
         cfg, layout, name = self.cfg, self.layout, self.cfg.study.name
         study = open_study(cfg, self.storage, mt, space, self.data, self.parent_id)
@@ -210,9 +220,9 @@ class _StudyContext:
         elapsed = time.perf_counter() - t0
         training = sum(objective.fit_seconds) - objective.hook_seconds
         added = len(study.trials) - before
-        timing.new_trials += added
-        timing.search += elapsed
-        timing.training += training
+        outcome.timing.new_trials += added
+        outcome.timing.search += elapsed
+        outcome.timing.training += training
         summary = summarize(cfg, mt, study, space)
         summary.set_timing(added, elapsed, training)
         final = final_model(
@@ -235,13 +245,13 @@ class _StudyContext:
             and not final.reused
         ):
             self.tracker.log_artifact(final.mlflow_run_id, results_path, "results")
-        return study, summary, _model_result(summary, results_path, final)
+        outcome.studies[mt], outcome.summaries[mt] = study, summary
+        outcome.results[mt] = _model_result(summary, results_path, final)
 
-    def write_study_results(
-        self, summaries: dict[str, ModelTypeSummary], opened: dict[str, optuna.Study]
-    ) -> None:
+    def write_study_results(self, outcome: _Outcome) -> None:
         """Combined results, plots of each model type, and the parent run's summary."""
         cfg, name = self.cfg, self.cfg.study.name
+        summaries, opened = outcome.summaries, outcome.studies
         write_combined_results(self.layout.combined_results_file(name), name, summaries)
         if cfg.study.plots:
             for mt, study in opened.items():
