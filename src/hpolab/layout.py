@@ -69,6 +69,10 @@ class Layout:
         """Folder of a manual training run (checkpoints, best model, logs, report)."""
         return self.root / "training" / "runs" / run
 
+    def training_run(self, run: str) -> RunFolder:
+        """The files of a manual training run; see :class:`RunFolder`."""
+        return RunFolder(self.training_run_dir(run))
+
     def manual_model_dir(self, run: str) -> Path:
         """Where the final model of a manual run is copied for use."""
         return self.models_dir / "manual_runs" / run
@@ -129,6 +133,62 @@ class Layout:
     @property
     def artifacts_dir(self) -> Path:
         return self.mlruns_dir / "artifacts"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The files of one manual training run (``training/runs/<run>/``)."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        """The run's name (the folder's)."""
+        return self.path.name
+
+    @property
+    def state(self) -> Path:
+        """Status, epochs done and MLflow run id, rewritten as the run goes."""
+        return self.path / "run_state.json"
+
+    @property
+    def config(self) -> Path:
+        """The effective configuration; a resume reads it back."""
+        return self.path / "config.yaml"
+
+    @property
+    def console_log(self) -> Path:
+        """What the run reported, appended to by a resume."""
+        return self.path / "console.log"
+
+    @property
+    def history(self) -> Path:
+        """Every epoch's metrics."""
+        return self.path / "training_history.json"
+
+    @property
+    def model_info(self) -> Path:
+        """Type, params, size, data, timing, test metrics and versions of the final model."""
+        return self.path / "model_info.json"
+
+    @property
+    def best_model(self) -> Path:
+        """The model at the best validation epoch."""
+        return self.path / "best_model.keras"
+
+    @property
+    def checkpoints(self) -> Path:
+        """Folder of the last epochs' checkpoints (``epoch_<n>.keras``), for resume."""
+        return self.path / "checkpoints"
+
+    @property
+    def report(self) -> Path:
+        """The PDF report (its figures are written beside it as PNG)."""
+        return self.path / "report.pdf"
+
+    def final_model(self, model_type: str) -> Path:
+        """The model at the end of training (best weights restored)."""
+        return self.path / f"final_model_{model_type}.keras"
 
 
 @contextmanager
