@@ -24,6 +24,16 @@ run_one() {  # checkout label round
   local line
   line=$(grep -E "new trials this run" "$root/out.txt" | sed 's/^ *//')
   echo "  $2 round $3: ${secs}s  $line"
+  python - "$root" <<'PY'
+import json, sys
+from pathlib import Path
+
+for path in sorted(Path(sys.argv[1], "hpo_results", "default").glob("hpo_results_*.json")):
+    r = json.loads(path.read_text())
+    t = r["last_run_timing"]
+    print(f"      {r['model_type']:<6} best {r['best_value']:.4f} states {r['states']} "
+          f"training {t['training_seconds']:.1f}s outside {t['bookkeeping_seconds']:.1f}s")
+PY
 }
 
 echo "== default study, $(nproc) CPU cores, $rounds rounds (A: $a, B: $b)"
