@@ -65,3 +65,23 @@ def test_bad_csv_files(tmp_path: Path, content: str, target: str, message: str) 
 def test_unknown_builtin_lists_the_known_ones() -> None:
     with pytest.raises(DataError, match="builtin:digits"):
         load_dataset(DataSection(source="builtin:mnist"))
+
+
+def test_fingerprints_stay_those_stored_by_earlier_versions() -> None:
+    """Stored studies and estimator caches compare these digests: they must not drift."""
+    import hashlib
+
+    from hpolab.config import load_config
+    from hpolab.data.fingerprint import fingerprint_arrays
+
+    # The default study's data (a stored study refuses to resume on another fingerprint).
+    assert load_dataset(load_config(None).data, None).fingerprint == "ae5cb5ba62ae00c1"
+    # Cached estimators: settings first, then each array's shape, dtype and bytes.
+    X = np.arange(12, dtype=np.float32).reshape(3, 4)
+    digest = hashlib.sha256(b"classification")
+    for part in (str(X.shape), str(X.dtype)):
+        digest.update(part.encode())
+    digest.update(X.tobytes())
+    digest.update(b"none")
+    expected = digest.hexdigest()[:16]
+    assert fingerprint_arrays(X, None, prefix="classification") == expected

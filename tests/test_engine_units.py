@@ -82,9 +82,7 @@ def test_pruning_hook_reports_each_epoch_and_prunes_a_bad_trial() -> None:
     bad = study.ask()
     hook = PruningHook(bad, "val_loss")
     assert hook(1, {"val_loss": 5.0}) is True
-    assert hook.pruned_at == 1 and study.trials[bad.number].intermediate_values == {
-        1: 5.0
-    }
+    assert hook.pruned_at == 1 and study.trials[bad.number].intermediate_values == {1: 5.0}
 
 
 def test_budget_counts_requeued_failures_once() -> None:

@@ -350,3 +350,22 @@ def test_a_run_without_a_name_gets_a_timestamped_one(tmp_path: Path):
     (run_dir,) = (tmp_path / "training" / "runs").iterdir()
     assert re.fullmatch(r"mlp_\d{8}_\d{6}", run_dir.name), run_dir.name
     assert f"run folder: {run_dir}" in out
+
+
+def test_an_explicit_direction_is_kept_for_the_resume(tmp_path: Path) -> None:
+    """Early stopping and best_model.keras follow study.direction, before and after a resume."""
+    from hpolab.layout import Layout
+    from hpolab.manual import resolve_spec, saved_spec, write_config
+
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "study: {metric: val_loss, direction: maximize}\n"
+        "data: {source: 'builtin:breast_cancer'}\n"
+        "models: {mlp: {}}\n"
+    )
+    spec = resolve_spec(config=config, layout=Layout.from_root(tmp_path))
+    assert spec.cfg.study.resolved_direction == "maximize"
+    folder = Layout.from_root(tmp_path).training_run("r")
+    folder.path.mkdir(parents=True)
+    write_config(folder, spec)
+    assert saved_spec(folder).cfg.study.resolved_direction == "maximize"

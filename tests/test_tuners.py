@@ -66,3 +66,15 @@ def test_suggested_space_is_the_study_default_and_bad_spaces_are_config_errors(d
         GridSearchTuner({"alpha": {"low": 0.1, "high": 1.0}}).search(Ridge(), X, y)
     with pytest.raises(ConfigError, match="space: Invalid parameter 'depth'"):
         GridSearchTuner({"depth": [1, 2]}, cv=2).search(RandomForestClassifier(), X, y)
+
+
+def test_a_diverging_candidate_fails_its_trial_and_the_search_goes_on(data):
+    X, y = data
+    target = X[:, 0] * 2 - X[:, 1]
+    tuner = GridSearchTuner(
+        {"optimizer": ["sgd"], "learning_rate": [1e-3, 1e9], "epochs": [3], "hidden_layers": [[8]]},
+        cv=2,
+    )
+    result = tuner.search("mlp", X, target)
+    assert [r["params"]["learning_rate"] for r in result.results] == [1e-3]
+    assert result.best_params["learning_rate"] == 1e-3

@@ -65,6 +65,7 @@ def metric_direction(metric: str) -> str:
         return METRICS[metric]
     return "maximize" if metric.endswith(_SCORES) else "minimize"
 
+
 # Parameters that configure training rather than the architecture; any model accepts them.
 TRAINING_KEYS = (
     "epochs",

@@ -39,3 +39,7 @@ class TrialFailed(HpolabError):
 
 class CacheMismatchError(HpolabError):
     """A cached estimator was trained on other data or another grid than asked for."""
+
+
+class FinalModelError(StudyNotFoundError):
+    """No usable final model: none saved, its sidecar unreadable, or the checksum differs."""

@@ -19,12 +19,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from hpolab.errors import StudyNotFoundError
+from hpolab.errors import FinalModelError
 from hpolab.layout import Layout, atomic_save, atomic_write_json, check_name, file_sha256
 
-
-class FinalModelError(StudyNotFoundError):
-    """No usable final model: none saved, its sidecar unreadable, or the checksum differs."""
+__all__ = ["FinalModelError", "FinalModelRecord", "FinalModelStore", "Sidecar"]
 
 
 @dataclass
@@ -40,10 +38,11 @@ class Sidecar:
     params: dict[str, Any]
     training: dict[str, Any]
     test_metrics: dict[str, float]
-    n_test_samples: int
-    test_outputs: dict[str, Any]
-    preprocessing: dict[str, Any]
-    data: dict[str, Any]
+    # Sidecars of earlier versions may lack what follows: each has a default.
+    n_test_samples: int = 0
+    test_outputs: dict[str, Any] = field(default_factory=dict)
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
     trial_mlflow_run_id: str | None = None
     mlflow_run_id: str | None = None
     model_file: str = ""
@@ -54,19 +53,23 @@ class Sidecar:
     )
     versions: dict[str, str] = field(default_factory=dict)
     registered_model: dict[str, Any] | None = None
+    # Keys this version does not know (written by a newer one): kept, written back as read.
+    extras: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``registered_model`` only once the model is registered)."""
         raw = asdict(self)
+        extras = raw.pop("extras")
         if raw["registered_model"] is None:
             del raw["registered_model"]
-        return raw
+        return {**raw, **extras}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Sidecar:
-        """Read a sidecar's JSON; keys of newer versions are ignored, missing ones default."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+        """Read a sidecar's JSON; missing keys take their defaults, unknown ones are kept."""
+        known = {f.name for f in fields(cls)} - {"extras"}
+        extras = {k: v for k, v in raw.items() if k not in known}
+        return cls(**{k: v for k, v in raw.items() if k in known}, extras=extras)
 
 
 @dataclass
@@ -110,7 +113,8 @@ class FinalModelStore:
             raise FinalModelError(
                 f"{sidecar_path} cannot be read ({exc}); retrain the study"
             ) from None
-        model_path = sidecar_path.parent / (sidecar.model_file or f"final_model_{model_type}.keras")
+        # Only a file name: a hand-edited sidecar cannot point outside the study's folder.
+        model_path = sidecar_path.parent / Path(sidecar.model_file).name
         if not model_path.is_file() or sidecar.model_sha256 != file_sha256(model_path):
             raise FinalModelError(
                 f"{model_path} does not match its sidecar JSON (missing or checksum differs); "

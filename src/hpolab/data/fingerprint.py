@@ -11,12 +11,16 @@ import hashlib
 import numpy as np
 
 
-def fingerprint_arrays(*arrays: np.ndarray | None, extra: str = "", length: int = 16) -> str:
-    """Hex digest (first ``length`` characters) of ``arrays`` and then ``extra``.
+def fingerprint_arrays(
+    *arrays: np.ndarray | None, extra: str = "", prefix: str = "", length: int = 16
+) -> str:
+    """Hex digest (first ``length`` characters) of ``prefix``, ``arrays`` and then ``extra``.
 
     ``None`` counts as an absent array, so ``(X, None)`` and ``(X,)`` differ from ``(X, y)``.
+    (Studies put their settings in ``extra``, cached estimators theirs in ``prefix``: the
+    digests stored by earlier versions stay valid.)
     """
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(prefix.encode())
     for array in arrays:
         if array is None:
             digest.update(b"none")

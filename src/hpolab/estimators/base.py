@@ -220,7 +220,7 @@ class CachedEstimator(BaseEstimator, ABC):
         artifacts = self.artifacts
         inputs = self._check_inputs(X_train, X_val, y_train, y_val)
         # The fingerprint is taken from the inputs alone, so a cached fit prepares nothing.
-        fingerprint = fingerprint_arrays(*inputs, extra=self._fingerprint_extra(inputs[2]))
+        fingerprint = fingerprint_arrays(*inputs, prefix=self._fingerprint_extra(inputs[2]))
         signature = self._signature(grid)
         if reset_experiment:
             removed = artifacts.remove()
@@ -657,4 +657,3 @@ def _tensorflow_warnings_off() -> Iterator[None]:
         yield
     finally:
         logger.setLevel(previous)
-

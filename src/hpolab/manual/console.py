@@ -90,7 +90,10 @@ def console_log(path: Path, append: bool) -> Iterator[TextIO]:
             log.write(f"\n--- resumed {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC\n")
         handler = LibraryLogHandler(log)
         logging.root.addHandler(handler)
+        # Keras and TensorFlow warn through `warnings`; routed to logging, they reach the log.
+        logging.captureWarnings(True)
         try:
             yield log
         finally:
+            logging.captureWarnings(False)
             logging.root.removeHandler(handler)

@@ -9,7 +9,7 @@ import keras
 
 from hpolab.manual.context import RunContext
 from hpolab.manual.run_dir import write_history, write_state
-from hpolab.training.callbacks import BestSoFar, RollingCheckpoint
+from hpolab.training.callbacks import BestSoFar, RollingCheckpoint, keras_mode
 from hpolab.training.saving import load_model
 
 KEEP_CHECKPOINTS = 3
@@ -41,7 +41,7 @@ def best_checkpoint(run: RunContext) -> keras.callbacks.ModelCheckpoint:
     return keras.callbacks.ModelCheckpoint(
         run.folder.best_model,
         monitor=run.metric,
-        mode="min" if run.direction == "minimize" else "max",
+        mode=keras_mode(run.direction),
         save_best_only=True,
         initial_value_threshold=run.best_value(),
     )

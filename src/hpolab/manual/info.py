@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hpolab.manual.context import RunContext
-from hpolab.training.evaluation import test_predictions
+from hpolab.training.evaluation import rounded, test_split_outputs
 from hpolab.training.saving import library_versions
 
 # The training settings a report shows (hp holds every training key).
@@ -57,8 +57,8 @@ def model_info(
         },
         "preprocessing": data.preprocessing(),
         "training_seconds": round(seconds, 2),
-        "test_metrics": {k: round(float(v), 6) for k, v in test_metrics.items()},
-        "test_outputs": test_predictions(model, data),
+        "test_metrics": rounded(test_metrics),
+        "test_outputs": test_split_outputs(model, data),
         "files": {"final_model": final_path.name, "best_model": run.folder.best_model.name},
         "mlflow_run_id": run.tracking.run_id if run.tracking is not None else None,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

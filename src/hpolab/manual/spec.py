@@ -37,6 +37,7 @@ class RunSpec:
             "params": self.params,
             "params_source": self.source,
             "metric": self.cfg.study.metric,
+            "direction": self.cfg.study.direction,
             "seed": self.cfg.study.seed,
             "data": self.cfg.data.model_dump(exclude_none=True),
             "training": self.cfg.training.model_dump(),
@@ -95,7 +96,11 @@ def saved_spec(folder: RunFolder) -> RunSpec:
     saved = yaml.safe_load(folder.config.read_text(encoding="utf-8"))
     cfg = load_config(
         {
-            "study": {"metric": saved["metric"], "seed": saved.get("seed")},
+            "study": {
+                "metric": saved["metric"],
+                "direction": saved.get("direction"),
+                "seed": saved.get("seed"),
+            },
             "data": saved["data"],
             "training": saved["training"],
             "models": {saved["model_type"]: {}},

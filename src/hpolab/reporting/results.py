@@ -69,9 +69,7 @@ def write_results(path: Path, summary: ModelTypeSummary) -> None:
     atomic_write_json(path, {"generated_at": _now(), **summary.to_dict()})
 
 
-def write_combined_results(
-    path: Path, study: str, summaries: dict[str, ModelTypeSummary]
-) -> None:
+def write_combined_results(path: Path, study: str, summaries: dict[str, ModelTypeSummary]) -> None:
     """Write the side-by-side comparison of a study's model types atomically."""
     per_model = {name: s.to_dict() for name, s in summaries.items()}
     direction = next(iter(summaries.values())).direction if summaries else "minimize"

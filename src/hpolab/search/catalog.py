@@ -1,8 +1,8 @@
 """Stored studies, read back: which studies a root holds, their trials, state and ETA.
 
-The write side is :mod:`hpolab.search.run`; everything here only reads Optuna storage
-(except :func:`open_stored` creating no study: an unknown name is an error that lists the
-known ones).
+The write side is :mod:`hpolab.search.run` (with :mod:`~hpolab.search.setup` and
+:mod:`~hpolab.search.loop`); everything here only reads Optuna storage (except
+:func:`open_stored` creating no study: an unknown name is an error that lists the known ones).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
@@ -14,9 +14,12 @@ from hpolab.progress import Reporter
 from hpolab.reporting import ModelTypeSummary, param_importance, study_markdown
 from hpolab.reporting.plots import PlotSet, build_plots
 from hpolab.search.catalog import best_trial, trial_rows
-from hpolab.search.retrain import FinalModelInfo, existing_final, retrain_best
 from hpolab.search.space import SearchSpace
 from hpolab.tracking import StudyTracker
+
+if TYPE_CHECKING:
+    # Retraining loads Keras; plots and summaries do not need it.
+    from hpolab.search.retrain import FinalModelInfo
 
 
 def summarize(
@@ -57,6 +60,8 @@ def final_model(
     force: bool = False,
 ) -> FinalModelInfo | None:
     """Retrain ``trial`` (default: the best) into the final model, unless it is up to date."""
+    from hpolab.search.retrain import FinalModelInfo, existing_final, retrain_best
+
     best = trial or best_trial(study)
     if best is None:
         reporter.message(f"{model_type}: no complete trial, so no final model")
@@ -71,7 +76,7 @@ def final_model(
         f"({best.user_attrs.get('best_epoch', cfg.training.epochs)} epochs)"
     )
     record = retrain_best(cfg, model_type, study, space, data, store, best)
-    sidecar = record.sidecar
+    sidecar, version = record.sidecar, None
     if tracker is not None and parent_id is not None:
         sidecar.mlflow_run_id, version = tracker.log_final_model(
             parent_id,
@@ -90,6 +95,7 @@ def final_model(
         best.number,
         sidecar.mlflow_run_id,
         sidecar.retrain_seconds,
+        registered_version=version,
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
@@ -15,10 +16,12 @@ from optuna.trial import TrialState
 from hpolab.config import StudyConfig
 from hpolab.errors import TrialFailed
 from hpolab.progress import Reporter
-from hpolab.search.objective import Objective
 from hpolab.search.space import SearchSpace
 from hpolab.search.storage import heartbeats, take_recovered
 from hpolab.tracking import StudyTracker
+
+if TYPE_CHECKING:
+    from hpolab.search.objective import Objective
 
 _FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -44,6 +47,11 @@ def search_trials(
     tracker: StudyTracker | None,
     reporter: Reporter,
 ) -> None:
+    """Run ``objective`` until the study has its budget of trials (shared with other workers).
+
+    Trials left running by a stopped process are settled first; stale ones are recovered
+    before each round; Ctrl-C re-queues the interrupted configuration and re-raises.
+    """
     mt = objective.model_type
     target = cfg.study.n_trials
     grid = isinstance(study.sampler, optuna.samplers.GridSampler)

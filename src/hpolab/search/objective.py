@@ -18,7 +18,8 @@ from hpolab.models import is_keras
 from hpolab.search.space import SearchSpace, params_key
 from hpolab.tracking import StudyTracker
 from hpolab.training.cross_validation import fold_datasets
-from hpolab.training.fit import build_and_fit, clear_keras, training_params
+from hpolab.training.evaluation import rounded
+from hpolab.training.fit import build_and_fit, clear_keras, seed_everything, training_params
 from hpolab.training.result import TrainResult
 
 
@@ -119,7 +120,7 @@ class Objective:
             if run is not None:
                 run.end("pruned", pruning.last_value, attrs={"pruned_at_epoch": pruning.pruned_at})
             raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_at}")
-        trial.set_user_attr("val_metrics", _rounded(result.best_metrics))
+        trial.set_user_attr("val_metrics", rounded(result.best_metrics))
         if run is not None:
             run.end("complete", result.best_value)
         return result.best_value
@@ -132,19 +133,20 @@ class Objective:
         data: Dataset,
         hooks: list[Any],
         run_dir: Path | None = None,
+        seeded: bool = True,
     ) -> TrainResult:
         """Seed, build the model of ``params`` and train it on ``data``.
 
         Each trial (``number``) gets its own seed, so trials differ but repeat exactly;
-        the folds of a cross-validated trial start from the same seed.
+        the folds of a cross-validated trial (``seeded=False``) continue the generator
+        their trial seeded.
         """
-        seed = self.cfg.study.seed
         _, result = build_and_fit(
             self.model_type,
             params,
             data,
             hp,
-            seed=None if seed is None else seed + number,
+            seed=self._trial_seed(number) if seeded else None,
             monitor=self.cfg.study.metric,
             direction=self.cfg.study.resolved_direction,
             hooks=hooks,
@@ -169,10 +171,11 @@ class Objective:
         cv = self.cfg.data.cv
         assert cv is not None
         folds = fold_datasets(data, cv.method, cv.n_splits, seed=self.cfg.data.seed)
+        seed_everything(self._trial_seed(trial.number))
         values: list[float] = []
         results: list[TrainResult] = []
         for index, fold in enumerate(folds, start=1):
-            result = self._fit(trial.number, params, hp, fold, [])
+            result = self._fit(trial.number, params, hp, fold, [], seeded=False)
             clear_keras()
             values.append(result.best_value)
             results.append(result)
@@ -201,6 +204,10 @@ class Objective:
             seconds=float(sum(r.seconds for r in results)),
             best_metrics=metrics,
         )
+
+    def _trial_seed(self, number: int) -> int | None:
+        seed = self.cfg.study.seed
+        return None if seed is None else seed + number
 
     def _timed(self, hook: Any) -> Any:
         def timed(epoch: int, logs: dict[str, float]) -> Any:
@@ -239,7 +246,3 @@ def _record_preprocessing(trial: optuna.Trial, data: Dataset) -> None:
     if done:
         trial.set_user_attr("preprocess_source", done["source"])
         trial.set_user_attr("preprocess_seconds", done["seconds"])
-
-
-def _rounded(metrics: dict[str, float]) -> dict[str, float]:
-    return {k: round(float(v), 6) for k, v in metrics.items()}

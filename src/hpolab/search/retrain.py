@@ -17,7 +17,7 @@ from hpolab.data.dataset import Dataset
 from hpolab.final_models import FinalModelRecord, FinalModelStore, Sidecar
 from hpolab.models import model_file_suffix
 from hpolab.search.space import SearchSpace
-from hpolab.training.evaluation import evaluate_model, test_predictions
+from hpolab.training.evaluation import evaluate_model, rounded, test_split_outputs
 from hpolab.training.fit import build_and_fit, clear_keras, training_params
 from hpolab.training.saving import library_versions, save_model
 
@@ -35,6 +35,7 @@ class FinalModelInfo:
     mlflow_run_id: str | None
     seconds: float
     reused: bool = False
+    registered_version: str | None = None
 
 
 def existing_final(
@@ -53,6 +54,7 @@ def existing_final(
         sidecar.mlflow_run_id,
         0.0,
         reused=True,
+        registered_version=(sidecar.registered_model or {}).get("version"),
     )
 
 
@@ -76,19 +78,19 @@ def retrain_best(
     hp = training_params(params, cfg.training)
     hp["epochs"] = int(trial.user_attrs.get("best_epoch", hp["epochs"]))
     start = time.perf_counter()
-    model, _ = build_and_fit(
-        model_type,
-        params,
-        data,
-        hp,
-        seed=cfg.study.seed,
-        monitor=cfg.study.metric,
-        direction=cfg.study.resolved_direction,
-        use_validation=False,
-        verbose=cfg.training.verbose,
-    )
-    seconds = time.perf_counter() - start
     try:
+        model, _ = build_and_fit(
+            model_type,
+            params,
+            data,
+            hp,
+            seed=cfg.study.seed,
+            monitor=cfg.study.metric,
+            direction=cfg.study.resolved_direction,
+            use_validation=False,
+            verbose=cfg.training.verbose,
+        )
+        seconds = time.perf_counter() - start
         sidecar = Sidecar(
             study=cfg.study.name,
             model_type=model_type,
@@ -98,9 +100,9 @@ def retrain_best(
             direction=cfg.study.resolved_direction,
             params=params,
             training={k: hp[k] for k in _SIDECAR_TRAINING_KEYS},
-            test_metrics=_rounded(evaluate_model(model, data, data.X_test, data.y_test)),
+            test_metrics=rounded(evaluate_model(model, data, data.X_test, data.y_test)),
             n_test_samples=int(len(data.X_test)),
-            test_outputs=test_predictions(model, data),
+            test_outputs=test_split_outputs(model, data),
             preprocessing=data.preprocessing(),
             data={"source": data.source, "target": data.target, "fingerprint": data.fingerprint},
             trial_mlflow_run_id=trial.user_attrs.get("mlflow_run_id"),
@@ -111,7 +113,3 @@ def retrain_best(
         return store.write(sidecar, lambda tmp: save_model(model, tmp), suffix=suffix)
     finally:
         clear_keras()
-
-
-def _rounded(metrics: dict[str, float]) -> dict[str, float]:
-    return {k: round(float(v), 6) for k, v in metrics.items()}

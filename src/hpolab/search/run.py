@@ -25,6 +25,7 @@ from hpolab.reporting import ModelTypeSummary, write_combined_results, write_res
 from hpolab.search.finish import draw_plots, final_model, log_parent_summary, summarize
 from hpolab.search.loop import search_trials
 from hpolab.search.objective import Objective
+from hpolab.search.retrain import FinalModelInfo
 from hpolab.search.samplers import make_sampler
 from hpolab.search.setup import check_stored, delete_study, open_study, parent_run
 from hpolab.search.space import SearchSpace
@@ -217,14 +218,14 @@ class _StudyContext:
         objective = Objective(cfg, mt, space, self.data, self.tracker, self.parent_id)
         objective.trial_dir = partial(layout.trial_dir, name, mt)
         search_trials(cfg, study, self.storage, objective, space, self.tracker, self.reporter)
-        elapsed = time.perf_counter() - t0
         training = sum(objective.fit_seconds) - objective.hook_seconds
         added = len(study.trials) - before
         outcome.timing.new_trials += added
-        outcome.timing.search += elapsed
+        outcome.timing.search += time.perf_counter() - t0
         outcome.timing.training += training
         summary = summarize(cfg, mt, study, space)
-        summary.set_timing(added, elapsed, training)
+        # The results file's search time includes the summary (trial rows, importance).
+        summary.set_timing(added, time.perf_counter() - t0, training)
         final = final_model(
             cfg, mt, study, space, self.data, layout, self.tracker, self.parent_id, self.reporter
         )
@@ -271,7 +272,9 @@ class _StudyContext:
             log_parent_summary(self.tracker, self.parent_id, summaries, self.layout, name)
 
 
-def _model_result(summary: ModelTypeSummary, results_path: Path, final: Any) -> ModelTypeResult:
+def _model_result(
+    summary: ModelTypeSummary, results_path: Path, final: FinalModelInfo | None
+) -> ModelTypeResult:
     return ModelTypeResult(
         model_type=summary.model_type,
         best_value=summary.best_value,
@@ -283,4 +286,5 @@ def _model_result(summary: ModelTypeSummary, results_path: Path, final: Any) -> 
         sidecar_path=final.sidecar_path if final else None,
         test_metrics=final.test_metrics if final else {},
         mlflow_run_id=final.mlflow_run_id if final else None,
+        registered_version=final.registered_version if final else None,
     )

@@ -24,7 +24,7 @@ import optuna
 from pydantic import ValidationError
 
 from hpolab.config import ParamSpec
-from hpolab.errors import ConfigError
+from hpolab.errors import ConfigError, TrialFailed
 from hpolab.models.registry import default_search_space
 from hpolab.search.samplers import make_sampler
 from hpolab.search.space import SearchSpace
@@ -94,9 +94,16 @@ class HyperparameterTuner:
         optuna.logging.set_verbosity(logging.WARNING)
         try:
             study = optuna.create_study(direction="maximize", sampler=sampler)
-            study.optimize(lambda trial: self._score(trial, model, X, y, groups), n_trials=n_trials)
+            # A candidate whose loss diverges fails its own trial; the search goes on.
+            study.optimize(
+                lambda trial: self._score(trial, model, X, y, groups),
+                n_trials=n_trials,
+                catch=(TrialFailed,),
+            )
         finally:
             optuna.logging.set_verbosity(previous)
+        if not any(t.value is not None for t in study.trials):
+            raise TrialFailed("every configuration failed to train; lower the learning rate")
         results = [
             {"params": t.user_attrs["params"], "score": t.value, **t.user_attrs["cv"]}
             for t in study.trials

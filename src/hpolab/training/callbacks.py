@@ -26,6 +26,11 @@ from hpolab.errors import ConfigError
 from hpolab.layout import atomic_write_json
 
 
+def keras_mode(direction: str) -> str:
+    """Keras' ``mode`` (``min`` / ``max``) of an Optuna-style ``direction``."""
+    return "min" if direction == "minimize" else "max"
+
+
 class MetricsLogger(keras.callbacks.Callback):
     """Every epoch's metrics (and learning rate) to ``metrics.csv`` or ``metrics.json``.
 
@@ -72,7 +77,7 @@ def build_callbacks(
         raise ConfigError(
             f"training.callbacks: unknown key {unknown[0]!r}; use {', '.join(CALLBACK_KEYS)}"
         )
-    mode = "min" if direction == "minimize" else "max"
+    mode = keras_mode(direction)
     callbacks: list[keras.callbacks.Callback] = []
     plateau = options.get("reduce_lr_on_plateau")
     if plateau:

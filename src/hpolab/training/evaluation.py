@@ -18,12 +18,17 @@ def predict_model(model: Any, X: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(X, batch_size=1024, verbose=0))
 
 
+def rounded(metrics: dict[str, float], digits: int = 6) -> dict[str, float]:
+    """Metrics as plain floats rounded for JSON and display."""
+    return {k: round(float(v), digits) for k, v in metrics.items()}
+
+
 def evaluate_model(model: Any, data: Dataset, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Metrics of ``model`` on ``(X, y)``, named without a prefix."""
     return compute_metrics(data.task, y, predict_model(model, X), data.target_scaler)
 
 
-def test_predictions(model: Any, data: Dataset, max_points: int = 500) -> dict[str, Any]:
+def test_split_outputs(model: Any, data: Dataset, max_points: int = 500) -> dict[str, Any]:
     """What reports draw from the test split: a confusion matrix, or true vs predicted."""
     raw = predict_model(model, data.X_test)
     if data.task == "classification":

@@ -26,7 +26,12 @@ from hpolab.config import TRAINING_KEYS, TrainingSection
 from hpolab.data.dataset import Dataset
 from hpolab.errors import ConfigError, TrialFailed
 from hpolab.training.baselines import fit_estimator, is_estimator
-from hpolab.training.callbacks import BestSoFar, ResumableEarlyStopping, build_callbacks
+from hpolab.training.callbacks import (
+    BestSoFar,
+    ResumableEarlyStopping,
+    build_callbacks,
+    keras_mode,
+)
 from hpolab.training.losses import CUSTOM_LOSSES, balanced_class_weights, get_loss_function
 from hpolab.training.metrics import compute_metrics
 from hpolab.training.optimizers import get_learning_rate_schedule, get_optimizer
@@ -117,11 +122,10 @@ class StopOnNaN(keras.callbacks.Callback):
 class _EpochBridge(keras.callbacks.Callback):
     """Adds validation metrics to Keras logs and calls the epoch hooks."""
 
-    def __init__(self, data: Dataset | None, hooks: Sequence[EpochHook], batch_size: int) -> None:
+    def __init__(self, data: Dataset | None, hooks: Sequence[EpochHook]) -> None:
         super().__init__()
         self._data = data
         self._hooks = list(hooks)
-        self._batch_size = batch_size
         self.stopped_by_hook = False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -191,7 +195,7 @@ def early_stopping(
     """Early stopping on ``monitor`` with the best weights restored (resumable)."""
     return ResumableEarlyStopping(
         monitor=monitor,
-        mode="min" if direction == "minimize" else "max",
+        mode=keras_mode(direction),
         patience=int(patience),
         restore_best_weights=True,
         resume=resume,
@@ -245,7 +249,7 @@ def fit_model(
             labels=data.y_train if data.task == "classification" else None,
             steps_per_epoch=math.ceil(len(X_fit) / batch_size),
         )
-    bridge = _EpochBridge(data if use_validation else None, hooks, batch_size)
+    bridge = _EpochBridge(data if use_validation else None, hooks)
     callbacks: list[keras.callbacks.Callback] = [bridge]
     if use_validation:
         callbacks.extend(
