@@ -20,6 +20,9 @@ from typing import Any
 from hpolab.errors import ConfigError
 
 ROOT_ENV = "HPOLAB_ROOT"
+# A workspace root as callers give it: a path, or None for ``$HPOLAB_ROOT`` / the current
+# directory (see :meth:`Layout.from_root`).
+Root = str | os.PathLike[str] | None
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 

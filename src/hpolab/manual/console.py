@@ -2,9 +2,9 @@
 
 Nothing here touches ``sys.stdout`` or ``sys.stderr``. The run's messages reach the log
 through :class:`LoggedReporter`, which wraps the user's reporter; library warnings and
-errors (TensorFlow, Keras, MLflow, ...) through :class:`LibraryLogHandler`, a handler on
-the root logger for as long as the run works. Keras itself prints nothing: the training
-core fits with ``verbose=0``.
+errors (TensorFlow, Keras, MLflow, ...), logged or raised with ``warnings.warn``, through
+:class:`LibraryLogHandler`, a handler on the root logger for as long as the run works.
+Keras itself prints nothing: the training core fits with ``verbose=0``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ None of them imports TensorFlow until it trains, loads or exports a model.
 
 from __future__ import annotations
 
-from hpolab.operations._common import Root
+from hpolab.layout import Root
 from hpolab.operations.actions import delete, plots, report, retrain
 from hpolab.operations.artifacts import EXPORT_FORMATS, export, fetch
 from hpolab.operations.queries import (

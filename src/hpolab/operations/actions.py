@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpolab.errors import ConfigError, StudyMismatchError, StudyNotFoundError
 from hpolab.final_models import FinalModelStore
-from hpolab.layout import Layout
-from hpolab.operations._common import Root
+from hpolab.layout import Layout, Root
 from hpolab.progress import QuietReporter, Reporter
 from hpolab.search.catalog import StoredStudy, best_trial, open_stored, trial_rows
 

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpolab.errors import ConfigError, StudyNotFoundError
 from hpolab.final_models import FinalModelError, FinalModelRecord, FinalModelStore
-from hpolab.layout import Layout, check_name
-from hpolab.operations._common import Root
+from hpolab.layout import Layout, Root, check_name
 from hpolab.search.catalog import open_stored
 
 if TYPE_CHECKING:

@@ -6,8 +6,7 @@ from typing import Any
 
 from hpolab.errors import ConfigError
 from hpolab.final_models import FinalModelStore
-from hpolab.layout import Layout
-from hpolab.operations._common import Root
+from hpolab.layout import Layout, Root
 from hpolab.search.catalog import (
     best_trial,
     known_studies,
