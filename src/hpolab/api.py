@@ -26,9 +26,15 @@ def run_study(
     quiet: bool = False,
     track: bool = True,
     reporter: Reporter | None = None,
+    worker_index: int | None = None,
+    finish: bool = True,
     **overrides: Any,
 ) -> StudyResult:
     """Run (or resume) a study and return its best configurations and final models.
+
+    Several processes may run the same study on a shared storage (``storage=``): they
+    share the budget and one of them retrains the final models. ``workers=N`` starts N
+    local worker processes and finishes the study in this one.
 
     Args:
         config: a YAML path, a mapping, a :class:`~hpolab.config.StudyConfig`, or ``None``
@@ -39,8 +45,11 @@ def run_study(
         quiet: no progress output.
         track: mirror trials in MLflow (default ``True``).
         reporter: where progress goes (default: a terminal display, or none if ``quiet``).
+        worker_index: this process's index in a planned pool of workers (shown in MLflow).
+        finish: ``False`` only searches, leaving final models and results to another worker.
         overrides: ``study_name``, ``n_trials``, ``timeout``, ``sampler``, ``pruner``,
-            ``seed``, ``metric``, ``storage``, ``data``, ``target``, ``task``, ``epochs``, or
+            ``seed``, ``metric``, ``storage``, ``workers``, ``tracking_uri``, ``data``,
+            ``target``, ``task``, ``epochs``, or
             a dotted path such as ``**{"training.batch_size": 64}``.
 
     Example:
@@ -53,7 +62,15 @@ def run_study(
     cfg = load_config(config, **overrides)
     if reporter is None:
         reporter = QuietReporter() if quiet else RichReporter()
-    return _run(cfg, Layout.from_root(root), reporter=reporter, reset=reset, track=track)
+    return _run(
+        cfg,
+        Layout.from_root(root),
+        reporter=reporter,
+        reset=reset,
+        track=track,
+        worker_index=worker_index,
+        finish=finish,
+    )
 
 
 @dataclass

@@ -215,6 +215,13 @@ class StudySection(_Strict):
     pruner: Literal["none", "median", "hyperband"] = "median"
     seed: int | None = 42
     storage: str | None = None
+    workers: int = Field(
+        default=1, ge=1, le=64, description="worker processes on this machine (--workers)"
+    )
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI shared by all workers (default: <root>/mlruns)",
+    )
     heartbeat_interval: int = Field(default=10, ge=1)
     grace_period: int | None = Field(default=None, ge=1)
     max_retries: int = Field(default=3, ge=0)
@@ -465,6 +472,8 @@ OVERRIDE_PATHS = {
     "seed": "study.seed",
     "metric": "study.metric",
     "storage": "study.storage",
+    "workers": "study.workers",
+    "tracking_uri": "study.tracking_uri",
     "plots": "study.plots",
     "data": "data.source",
     "target": "data.target",

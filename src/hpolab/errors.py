@@ -43,3 +43,9 @@ class CacheMismatchError(HpolabError):
 
 class FinalModelError(StudyNotFoundError):
     """No usable final model: none saved, its sidecar unreadable, or the checksum differs."""
+
+
+class WorkersFailed(HpolabError):
+    """Every worker process of a local pool (``--workers N``) failed."""
+
+    exit_code = 1

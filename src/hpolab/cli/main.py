@@ -13,12 +13,14 @@ from hpolab.cli import (
     export,
     fetch,
     plots,
+    proxy,
     report,
     retrain,
     status,
     studies,
     trials,
     ui,
+    worker,
 )
 from hpolab.cli import cache as cache_cmd
 from hpolab.cli import run as run_cmd
@@ -62,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         ui,
         delete,
         compare,
+        worker,
+        proxy,
     ):
         module.register(sub)
     cache_parser = sub.add_parser(

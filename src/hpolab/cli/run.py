@@ -27,6 +27,9 @@ examples:
   run_hpo.py --config configs/leak_spectrogram.yaml    # cnn1d vs resnet on spectrograms
   run_hpo.py --config configs/leak_cv.yaml             # cross-validation as the objective
   run_hpo.py --data builtin:breast_cancer --models mlp,random_forest,svm
+  run_hpo.py --config configs/parallel.yaml --workers 2    # 2 processes on one study
+  hpolab worker --config configs/parallel.yaml --storage postgresql://user@db:5432/hpo \
+      --tracking-uri http://mlflow:5000                   # on each machine
 
 model types: mlp, cnn1d, lstm, resnet, cnn2d, autoencoder, ensemble (Keras);
 random_forest, svm, gradient_boosting (scikit-learn baselines)
@@ -74,7 +77,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--storage",
         metavar="URL",
-        help="SQLAlchemy URL (default sqlite:///<root>/hpo_studies/<study>.db)",
+        help="SQLAlchemy URL (default sqlite:///<root>/hpo_studies/<study>.db), "
+        "redis://host:6379 or grpc://host:13000 (hpolab storage-proxy)",
+    )
+    group.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="study.workers: worker processes on this machine sharing the study (default 1)",
+    )
+    group.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="study.tracking_uri: one MLflow for every worker, e.g. http://mlflow:5000 or "
+        "postgresql://... (default $MLFLOW_TRACKING_URI, else <root>/mlruns)",
     )
     add_root_option(parser)
     parser.add_argument(
@@ -93,6 +109,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output or summary")
 
 
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``hpolab worker``: which worker of a planned pool, search only."""
+    add_arguments(parser)
+    group = parser.add_argument_group("worker")
+    group.add_argument(
+        "--worker-index",
+        type=int,
+        metavar="I",
+        help="this worker's index in a planned pool (e.g. $JOB_COMPLETION_INDEX); shown in "
+        "MLflow and the trial attributes",
+    )
+    group.add_argument(
+        "--no-finish",
+        action="store_true",
+        help="only search: leave the final models and results to another worker",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     quiet_libraries()
     from hpolab.api import run_study
@@ -106,6 +140,10 @@ def run(args: argparse.Namespace) -> int:
         reset=args.reset,
         track=not args.no_mlflow,
         reporter=reporter,
+        worker_index=getattr(args, "worker_index", None),
+        finish=not getattr(args, "no_finish", False),
+        workers=args.workers,
+        tracking_uri=args.tracking_uri,
         study_name=args.study_name,
         n_trials=args.n_trials,
         timeout=args.timeout,
@@ -141,13 +179,19 @@ def print_summary(result, layout, reporter) -> None:  # noqa: ANN001 - rich obje
     console = reporter.console
     console.print(table)
     rel = _relative
-    console.print(f"new trials this run: {result.new_trials} in {result.seconds:.0f}s", end="")
+    others = result.study_new_trials - result.new_trials
+    shared = f" (and {others} by other workers)" if others > 0 else ""
+    console.print(
+        f"new trials this run: {result.new_trials}{shared} in {result.seconds:.0f}s", end=""
+    )
     if result.mean_overhead_seconds is not None:
         console.print(
             f" (mean per-trial time outside training: {result.mean_overhead_seconds:.2f}s)"
         )
     else:
         console.print()
+    if result.finished_by:
+        console.print(f"finishing:    {result.finished_by} writes the final models and results")
     console.print(f"results:      {rel(result.combined_results_path)}")
     finals = [m.final_model_path for m in result.models.values() if m.final_model_path]
     if finals:

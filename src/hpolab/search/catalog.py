@@ -13,14 +13,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage
+from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import TrialState
 
 from hpolab.config import StudyConfig
 from hpolab.errors import StorageError, StudyNotFoundError
 from hpolab.layout import Layout, check_name
 from hpolab.search.space import SearchSpace
-from hpolab.search.storage import get_meta, model_types_in, optuna_study_name, redact, study_names
+from hpolab.search.storage import (
+    get_meta,
+    is_sql_url,
+    model_types_in,
+    open_storage,
+    optuna_study_name,
+    redact,
+    study_names,
+)
 
 
 @dataclass
@@ -29,7 +37,7 @@ class StoredStudy:
 
     name: str
     storage_url: str
-    storage: RDBStorage
+    storage: BaseStorage
     studies: dict[str, optuna.Study] = field(default_factory=dict)
 
     @property
@@ -59,7 +67,9 @@ class StoredStudy:
         return [model_type]
 
 
-def _open_rdb(url: str) -> RDBStorage:
+def _open_rdb(url: str) -> BaseStorage:
+    if not is_sql_url(url):
+        return open_storage(url, heartbeat_interval=60, grace_period=None, max_retries=0)
     # Reading must not upgrade or lock anything for long; no heartbeat is needed.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
@@ -85,7 +95,7 @@ def known_studies(layout: Layout, storage_url: str | None = None) -> dict[str, s
             continue  # a foreign or broken .db file is not a study
         for optuna_name in names:
             study, _, _ = optuna_study_name_parts(optuna_name)
-            if study:
+            if study and ":" not in optuna_name:  # ":" marks hpolab's bookkeeping studies
                 found.setdefault(study, url)
     return dict(sorted(found.items()))
 

@@ -10,7 +10,12 @@ import warnings
 from typing import TYPE_CHECKING
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
+from optuna.storages import (
+    BaseStorage,
+    RDBStorage,
+    RetryHeartbeatStaleTrialCallback,
+    fail_stale_trials,
+)
 from optuna.trial import TrialState
 
 from hpolab.config import StudyConfig
@@ -18,6 +23,7 @@ from hpolab.errors import TrialFailed
 from hpolab.progress import Reporter
 from hpolab.search.space import SearchSpace
 from hpolab.search.storage import heartbeats, take_recovered
+from hpolab.search.workers import WORKER, WorkerId
 from hpolab.tracking import StudyTracker
 
 if TYPE_CHECKING:
@@ -41,7 +47,7 @@ def counted_trials(study: optuna.Study) -> int:
 def search_trials(
     cfg: StudyConfig,
     study: optuna.Study,
-    storage: RDBStorage,
+    storage: BaseStorage,
     objective: Objective,
     space: SearchSpace,
     tracker: StudyTracker | None,
@@ -77,17 +83,20 @@ def search_trials(
 
     reporter.trial_done(mt, min(counted_trials(study), target), best_or_none(study))
     while True:
-        _recover_stale(study, storage, tracker, reporter)
+        _recover_stale(study, storage, tracker, reporter, cfg.study.max_retries)
         remaining = target - counted_trials(study)
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        if remaining <= 0 and not waiting:
-            break
-        if grid and study.sampler.is_exhausted(study) and not waiting:
-            break
+        done = grid and study.sampler.is_exhausted(study) and not waiting
         time_left = None if deadline is None else deadline - time.monotonic()
         if time_left is not None and time_left <= 0:
             reporter.message(f"{mt}: timeout of {cfg.study.timeout:g}s reached")
             break
+        if done or (remaining <= 0 and not waiting):
+            # The study is done only when no other worker still runs a trial: one of a
+            # worker that died is recovered (re-queued) once stale, and run here.
+            if not _wait_for_others(study, storage, tracker, reporter, time_left):
+                break
+            continue
         before = len(study.trials)
         try:
             with warnings.catch_warnings():
@@ -107,19 +116,97 @@ def search_trials(
             break
 
 
+def _wait_for_others(
+    study: optuna.Study,
+    storage: BaseStorage,
+    tracker: StudyTracker | None,
+    reporter: Reporter,
+    time_left: float | None,
+) -> bool:
+    """Wait while other workers run trials; True if one was re-queued (to be run here)."""
+    running = _running_numbers(study)
+    if not running:
+        return False
+    reporter.message(
+        f"{study.study_name}: budget reached; waiting for trial(s) "
+        f"{', '.join(map(str, sorted(running)))} running on other workers"
+    )
+    deadline = None if time_left is None else time.monotonic() + time_left
+    interval = _poll_interval(storage)
+    while deadline is None or time.monotonic() < deadline:
+        time.sleep(interval)
+        _recover_stale(study, storage, tracker, reporter)
+        if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            return True
+        if not _running_numbers(study):
+            return False
+    return False
+
+
+def _poll_interval(storage: BaseStorage) -> float:
+    if isinstance(storage, RDBStorage) and storage.get_heartbeat_interval() is not None:
+        return min(2.0, max(0.2, (storage.get_heartbeat_interval() or 1) / 2))
+    return 1.0
+
+
 def _recover_stale(
-    study: optuna.Study, storage: RDBStorage, tracker: StudyTracker | None, reporter: Reporter
+    study: optuna.Study,
+    storage: BaseStorage,
+    tracker: StudyTracker | None,
+    reporter: Reporter,
+    max_retries: int = 3,
 ) -> None:
     """Fail trials whose worker died (no heartbeat), re-queue them, mirror it in MLflow."""
-    if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running:
+        pass
+    elif isinstance(storage, RDBStorage) and storage.get_heartbeat_interval() is not None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             fail_stale_trials(study)
+    else:
+        _recover_dead_workers(study, storage, running, tracker, reporter, max_retries)
     _report_recovered(study, storage, tracker, reporter)
 
 
+def _recover_dead_workers(
+    study: optuna.Study,
+    storage: BaseStorage,
+    running: list[optuna.trial.FrozenTrial],
+    tracker: StudyTracker | None,
+    reporter: Reporter,
+    max_retries: int,
+) -> None:
+    """Without heartbeats (journal storage): recover trials of workers known to be gone.
+
+    A trial records its worker (host, pid); one whose process no longer exists on this
+    host is failed and re-queued like a stale trial of a storage with heartbeats.
+    """
+    recovered = []
+    for trial in running:
+        worker = trial.user_attrs.get(WORKER)
+        if worker is None or WorkerId.from_dict(worker).is_alive():
+            continue
+        try:
+            if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker recovered it first
+        failed = storage.get_trial(trial._trial_id)
+        RetryHeartbeatStaleTrialCallback(max_retry=max_retries)(study, failed)
+        recovered.append(trial.number)
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if tracker is not None and run_id:
+            tracker.mark_failed(run_id, "the worker stopped during this trial; re-queued")
+    if recovered:
+        reporter.message(
+            f"{study.study_name}: trial(s) {', '.join(map(str, recovered))} were left running "
+            "by a stopped process; marked failed and their parameters re-queued"
+        )
+
+
 def _report_recovered(
-    study: optuna.Study, storage: RDBStorage, tracker: StudyTracker | None, reporter: Reporter
+    study: optuna.Study, storage: BaseStorage, tracker: StudyTracker | None, reporter: Reporter
 ) -> None:
     """Report the stale trials failed and re-queued in this process (see RequeueStaleTrial).
 
@@ -145,7 +232,7 @@ def _running_numbers(study: optuna.Study) -> set[int]:
 
 
 def settle_running(
-    study: optuna.Study, storage: RDBStorage, tracker: StudyTracker | None, reporter: Reporter
+    study: optuna.Study, storage: BaseStorage, tracker: StudyTracker | None, reporter: Reporter
 ) -> None:
     """Before searching, tell trials of a live worker from those of a stopped process.
 
@@ -155,8 +242,8 @@ def settle_running(
     """
     _recover_stale(study, storage, tracker, reporter)
     pending = _running_numbers(study)
-    if not pending:
-        return
+    if not pending or not isinstance(storage, RDBStorage):
+        return  # without heartbeats, trials of workers known dead were just recovered
     first = heartbeats(storage, study.study_name, sorted(pending))
     interval, grace = storage.get_heartbeat_interval() or 1, storage.grace_period or 0
     reporter.message(

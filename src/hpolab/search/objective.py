@@ -58,15 +58,21 @@ class Objective:
     tracker: StudyTracker | None
     parent_run_id: str | None
     fit_seconds: list[float] = field(default_factory=list)
+    trials_run: int = 0  # trials this process ran (other workers add their own)
     # Time inside training spent on storage (pruning reports) and tracking (epoch logs).
     hook_seconds: float = 0.0
     current_trial: int | None = None
     # Where a trial's callbacks write (checkpoints, metrics log, TensorBoard).
     trial_dir: Callable[[int], Path] | None = None
     current_run_id: str | None = None
+    # Who runs the trials (host, pid, pool index): recorded on each trial and its run.
+    worker: dict[str, Any] | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.current_trial = trial.number
+        self.trials_run += 1
+        if self.worker is not None:
+            trial.set_user_attr("worker", self.worker)
         params = self.space.suggest(trial)
         duplicate = self._duplicate_value(trial, params)
         if duplicate is not None:
@@ -77,7 +83,7 @@ class Objective:
         run = None
         if self.tracker is not None and self.parent_run_id is not None:
             run = self.tracker.start_trial(
-                self.parent_run_id, self.model_type, trial.number, params
+                self.parent_run_id, self.model_type, trial.number, params, self.worker
             )
             self.current_run_id = run.run_id
             trial.set_user_attr("mlflow_run_id", run.run_id)

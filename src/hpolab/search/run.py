@@ -9,7 +9,10 @@ summary. Each step lives in :mod:`~hpolab.search.setup`, :mod:`~hpolab.search.lo
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -19,17 +22,20 @@ import optuna
 
 from hpolab.config import StudyConfig
 from hpolab.data import Dataset, load_dataset
+from hpolab.final_models import FinalModelStore
 from hpolab.layout import Layout
 from hpolab.progress import QuietReporter, Reporter
 from hpolab.reporting import ModelTypeSummary, write_combined_results, write_results
 from hpolab.search.finish import draw_plots, final_model, log_parent_summary, summarize
 from hpolab.search.loop import search_trials
 from hpolab.search.objective import Objective
+from hpolab.search.pool import Pool
 from hpolab.search.retrain import FinalModelInfo
 from hpolab.search.samplers import make_sampler
 from hpolab.search.setup import check_stored, delete_study, open_study, parent_run
 from hpolab.search.space import SearchSpace
 from hpolab.search.storage import open_storage, redact
+from hpolab.search.workers import Elections, WorkerId
 from hpolab.tracking import StudyTracker
 from hpolab.training.fit import check_builds
 
@@ -67,8 +73,10 @@ class StudyResult:
     combined_results_path: Path
     models: dict[str, ModelTypeResult]
     seconds: float
-    new_trials: int
+    new_trials: int  # trials this process ran (a pool: all its workers)
     mean_overhead_seconds: float | None
+    study_new_trials: int = 0  # trials added to the study meanwhile, by any worker
+    finished_by: str | None = None  # the worker that writes the results, if not this one
 
     @property
     def best_model_type(self) -> str | None:
@@ -93,8 +101,16 @@ class _Timing:
     """Where this run's search time went, over every model type."""
 
     new_trials: int = 0
+    study_new_trials: int = 0
     search: float = 0.0
     training: float = 0.0  # inside model.fit, minus time spent in pruning/tracking hooks
+
+    def add(self, mine: int, study_new: int, seconds: float, training: float) -> None:
+        """Account one model type's search: trials run here, added by anyone, times."""
+        self.new_trials += mine
+        self.study_new_trials += study_new
+        self.search += seconds
+        self.training += training
 
     def overhead_per_trial(self) -> float | None:
         """Mean per-trial time outside training (storage, sampler, MLflow, artifacts)."""
@@ -107,8 +123,17 @@ def run_study(
     reporter: Reporter | None = None,
     reset: bool = False,
     track: bool = True,
+    *,
+    worker_index: int | None = None,
+    finish: bool = True,
 ) -> StudyResult:
-    """Search every model type of ``cfg``, retrain the best of each, write results."""
+    """Search every model type of ``cfg``, retrain the best of each, write results.
+
+    Several processes may run this on one study (shared storage): they share the trial
+    budget, and one of them (elected) retrains each final model and writes the results.
+    With ``study.workers`` > 1 this process starts that many local workers and finishes
+    the study itself. ``finish=False`` only searches (a pool's worker).
+    """
     reporter = reporter or QuietReporter()
     started = time.perf_counter()
     name = cfg.study.name
@@ -119,28 +144,41 @@ def run_study(
     storage = open_storage(
         url, cfg.study.heartbeat_interval, cfg.study.grace_period, cfg.study.max_retries
     )
+    tracking_uri = resolve_tracking_uri(cfg, layout)
     if reset:
-        delete_study(name, storage, layout, reporter)
+        delete_study(name, storage, layout, reporter, tracking_uri=tracking_uri)
     check_stored(cfg, storage, spaces, data)
     _announce(cfg, data, layout, url, reporter)
-    tracker = StudyTracker(layout.tracking_uri, layout.artifacts_dir, name) if track else None
-    parent_id = parent_run(cfg, storage, tracker, spaces)
-    context = _StudyContext(cfg, data, layout, storage, tracker, parent_id, reporter)
-    outcome = context.search_all(spaces)
-    context.write_study_results(outcome)
+    elections = Elections(storage, name, WorkerId.current(worker_index))
+    tracker = StudyTracker(tracking_uri, layout.artifacts_dir, name) if track else None
+    parent_id = parent_run(cfg, storage, tracker, spaces, elections)
+    context = _StudyContext(
+        cfg, data, layout, storage, tracker, parent_id, reporter, elections, finish
+    )
+    pool = cfg.study.workers > 1 and worker_index is None
+    outcome = context.search_pool(spaces) if pool else context.search_all(spaces)
+    if finish:
+        context.write_study_results(outcome)
     return StudyResult(
         study=name,
         metric=cfg.study.metric,
         direction=cfg.study.resolved_direction,
         storage_url=url,
-        tracking_uri=layout.tracking_uri,
+        tracking_uri=tracking_uri,
         parent_run_id=parent_id,
         combined_results_path=layout.combined_results_file(name),
         models=outcome.results,
         seconds=time.perf_counter() - started,
         new_trials=outcome.timing.new_trials,
         mean_overhead_seconds=outcome.timing.overhead_per_trial(),
+        study_new_trials=outcome.timing.study_new_trials,
+        finished_by=outcome.finished_by,
     )
+
+
+def resolve_tracking_uri(cfg: StudyConfig, layout: Layout) -> str:
+    """Where MLflow runs go: ``study.tracking_uri``, ``$MLFLOW_TRACKING_URI``, or the root."""
+    return cfg.study.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or layout.tracking_uri
 
 
 def _check_model_types(cfg: StudyConfig, data: Dataset) -> dict[str, SearchSpace]:
@@ -180,6 +218,8 @@ class _Outcome:
     summaries: dict[str, ModelTypeSummary] = field(default_factory=dict)
     results: dict[str, ModelTypeResult] = field(default_factory=dict)
     timing: _Timing = field(default_factory=_Timing)
+    finished_here: set[str] = field(default_factory=set)
+    finished_by: str | None = None
 
 
 @dataclass
@@ -193,13 +233,45 @@ class _StudyContext:
     tracker: StudyTracker | None
     parent_id: str | None
     reporter: Reporter
+    elections: Elections
+    finish: bool = True
 
     def search_all(self, spaces: dict[str, SearchSpace]) -> _Outcome:
         """Search and finish each model type in turn; Ctrl-C ends the parent run as KILLED."""
         outcome = _Outcome()
-        try:
+        with self._interruptible():
             for mt, space in spaces.items():
                 self.search_model_type(mt, space, outcome)
+        return outcome
+
+    def search_pool(self, spaces: dict[str, SearchSpace]) -> _Outcome:
+        """Let ``study.workers`` local processes search, then finish every model type here."""
+        outcome = _Outcome()
+        studies = {
+            mt: open_study(self.cfg, self.storage, mt, space, self.data, self.parent_id)
+            for mt, space in spaces.items()
+        }
+        before = {mt: len(study.trials) for mt, study in studies.items()}
+        targets = {mt: _target(self.cfg, space) for mt, space in spaces.items()}
+        t0 = time.perf_counter()
+        tracked = self.tracker is not None
+        pool = Pool(self.cfg, self.layout, studies, targets, self.reporter, tracked)
+        with self._interruptible():
+            pool.run()
+        self.reporter.stop()
+        seconds = time.perf_counter() - t0
+        for mt, study in studies.items():
+            new = study.get_trials(deepcopy=False)[before[mt] :]
+            # Workers record each trial's training time; the rest is storage and tracking.
+            training = sum(float(t.user_attrs.get("fit_seconds", 0.0)) for t in new)
+            outcome.timing.add(len(new), len(new), seconds / len(studies), training)
+            self.finish_model_type(mt, spaces[mt], study, outcome, len(new), seconds, training)
+        return outcome
+
+    @contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        try:
+            yield
         except KeyboardInterrupt:
             self.reporter.stop()
             if self.tracker is not None and self.parent_id is not None:
@@ -207,7 +279,6 @@ class _StudyContext:
             raise
         finally:
             self.reporter.stop()
-        return outcome
 
     def search_model_type(self, mt: str, space: SearchSpace, outcome: _Outcome) -> None:
         """Search one model type, then summarize it, retrain its best and write its results."""
@@ -217,15 +288,60 @@ class _StudyContext:
         t0 = time.perf_counter()
         objective = Objective(cfg, mt, space, self.data, self.tracker, self.parent_id)
         objective.trial_dir = partial(layout.trial_dir, name, mt)
+        objective.worker = self.elections.worker.as_dict()
         search_trials(cfg, study, self.storage, objective, space, self.tracker, self.reporter)
         training = sum(objective.fit_seconds) - objective.hook_seconds
-        added = len(study.trials) - before
-        outcome.timing.new_trials += added
-        outcome.timing.search += time.perf_counter() - t0
-        outcome.timing.training += training
-        summary = summarize(cfg, mt, study, space)
+        seconds = time.perf_counter() - t0
+        added = objective.trials_run
+        outcome.timing.add(added, len(study.trials) - before, seconds, training)
+        outcome.studies[mt] = study
+        if self.finish:
+            self.finish_model_type(mt, space, study, outcome, added, seconds, training, t0)
+
+    def finish_model_type(
+        self,
+        mt: str,
+        space: SearchSpace,
+        study: optuna.Study,
+        outcome: _Outcome,
+        added: int,
+        seconds: float,
+        training: float,
+        t0: float | None = None,
+    ) -> None:
+        """Summary, final model, results file and plots: by one worker only (elected)."""
+        outcome.studies[mt] = study
+        key = f"finish:{mt}"
+        won, who = self.elections.elect(key)
+        summary = summarize(self.cfg, mt, study, space)
         # The results file's search time includes the summary (trial rows, importance).
-        summary.set_timing(added, time.perf_counter() - t0, training)
+        summary.set_timing(added, seconds if t0 is None else time.perf_counter() - t0, training)
+        results_path = self.layout.results_file(self.cfg.study.name, mt)
+        if not won:
+            self.reporter.message(f"{mt}: {who} retrains the final model and writes the results")
+            outcome.finished_by = str(who)
+            outcome.summaries[mt] = summary
+            outcome.results[mt] = _model_result(summary, results_path, None)
+            return
+        try:
+            final = self._final_model(mt, space, study, summary, results_path)
+            if self.cfg.study.plots:
+                self._plots(mt, study, summary)
+        finally:
+            self.elections.done(key)
+        outcome.finished_here.add(mt)
+        outcome.summaries[mt] = summary
+        outcome.results[mt] = _model_result(summary, results_path, final)
+
+    def _final_model(
+        self,
+        mt: str,
+        space: SearchSpace,
+        study: optuna.Study,
+        summary: ModelTypeSummary,
+        results_path: Path,
+    ) -> FinalModelInfo | None:
+        cfg, layout = self.cfg, self.layout
         final = final_model(
             cfg, mt, study, space, self.data, layout, self.tracker, self.parent_id, self.reporter
         )
@@ -236,7 +352,6 @@ class _StudyContext:
                 final.mlflow_run_id,
                 final.test_metrics,
             )
-        results_path = layout.results_file(name, mt)
         write_results(results_path, summary)
         # A reused final model's run already holds the results of the run that made it.
         if (
@@ -246,30 +361,75 @@ class _StudyContext:
             and not final.reused
         ):
             self.tracker.log_artifact(final.mlflow_run_id, results_path, "results")
-        outcome.studies[mt], outcome.summaries[mt] = study, summary
-        outcome.results[mt] = _model_result(summary, results_path, final)
+        return final
+
+    def _plots(self, mt: str, study: optuna.Study, summary: ModelTypeSummary) -> None:
+        importance = summary.param_importance.get("values", {})
+        name = self.cfg.study.name
+        draw_plots(
+            self.layout,
+            name,
+            mt,
+            study,
+            self.cfg.study.metric,
+            importance,
+            self.tracker,
+            self.parent_id,
+        )
+        self.reporter.message(f"{mt}: plots in {self.layout.visualizations_dir(name, mt)}")
 
     def write_study_results(self, outcome: _Outcome) -> None:
-        """Combined results, plots of each model type, and the parent run's summary."""
-        cfg, name = self.cfg, self.cfg.study.name
-        summaries, opened = outcome.summaries, outcome.studies
-        write_combined_results(self.layout.combined_results_file(name), name, summaries)
-        if cfg.study.plots:
-            for mt, study in opened.items():
-                importance = summaries[mt].param_importance.get("values", {})
-                draw_plots(
-                    self.layout,
-                    name,
-                    mt,
-                    study,
-                    cfg.study.metric,
-                    importance,
-                    self.tracker,
-                    self.parent_id,
+        """Combined results and the parent run's summary, by one worker only (elected).
+
+        Model types finished by other workers are summarized again once they are done.
+        """
+        key = "finish:study"
+        won, who = self.elections.elect(key)
+        if not won:
+            self.reporter.message(f"{who} writes the study's combined results")
+            outcome.finished_by = str(who)
+            return
+        try:
+            self._refresh_others(outcome)
+            name = self.cfg.study.name
+            write_combined_results(self.layout.combined_results_file(name), name, outcome.summaries)
+            if self.tracker is not None and self.parent_id is not None:
+                log_parent_summary(
+                    self.tracker, self.parent_id, outcome.summaries, self.layout, name
                 )
-                self.reporter.message(f"{mt}: plots in {self.layout.visualizations_dir(name, mt)}")
-        if self.tracker is not None and self.parent_id is not None:
-            log_parent_summary(self.tracker, self.parent_id, summaries, self.layout, name)
+        finally:
+            self.elections.done(key)
+
+    def _refresh_others(self, outcome: _Outcome) -> None:
+        """Wait for the finishers of the other model types, then summarize them anew."""
+        store = FinalModelStore(self.layout)
+        for mt, study in outcome.studies.items():
+            if mt in outcome.finished_here:
+                continue
+            while self.elections.winner(f"finish:{mt}") is not None:
+                time.sleep(1.0)
+            space = SearchSpace(self.cfg.models[mt].params())
+            summary = summarize(self.cfg, mt, study, space)
+            record = store.find(self.cfg.study.name, mt)
+            if record is not None and record.sidecar.best_trial == summary.best_trial:
+                sidecar = record.sidecar
+                summary.set_final_model(
+                    str(record.model_path),
+                    str(record.sidecar_path),
+                    sidecar.mlflow_run_id,
+                    sidecar.test_metrics,
+                )
+            outcome.summaries[mt] = summary
+
+
+def _target(cfg: StudyConfig, space: SearchSpace) -> int:
+    """The trial budget of one model type (a grid has no more points than it has)."""
+    if cfg.study.sampler != "grid":
+        return cfg.study.n_trials
+    total = 1
+    for values in space.grid().values():
+        total *= len(values)
+    return min(cfg.study.n_trials, total)
 
 
 def _model_result(

@@ -5,10 +5,13 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
+import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
 
 from hpolab.errors import ConfigError
 from hpolab.search.space import SearchSpace
@@ -27,13 +30,83 @@ class OrderedGridSampler(optuna.samplers.GridSampler):
         self._all_grids = list(itertools.product(*self._search_space.values()))
 
 
+class TrialSeededSampler(optuna.samplers.BaseSampler):
+    """A sampler seeded afresh for every trial from the study seed and the trial number.
+
+    Workers sharing a study each hold a sampler; seeded alike, workers starting together
+    would draw the same start-up points. Trial numbers are unique in the storage, so a
+    seed derived from them differs between workers with no coordination, and one worker
+    still repeats exactly (trial *n* always gets the same seed), resumed or not.
+    """
+
+    def __init__(self, factory: Callable[[int], optuna.samplers.BaseSampler], seed: int) -> None:
+        self._factory = factory
+        self._seed = seed
+        self._current = factory(seed)
+
+    def for_trial(self, number: int) -> int:
+        """The seed of trial ``number``."""
+        state = np.random.SeedSequence([self._seed, number]).generate_state(1)
+        return int(state[0])
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self._current = self._factory(self.for_trial(trial.number))
+        self._current.before_trial(study, trial)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self._current.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        search_space: dict[str, BaseDistribution],
+    ) -> dict[str, Any]:
+        return self._current.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self._current.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        state: optuna.trial.TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self._current.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._current.reseed_rng()
+
+
 def make_sampler(
     name: str, space: SearchSpace, seed: int | None, *, ordered_grid: bool = False
 ) -> optuna.samplers.BaseSampler:
     """The Optuna sampler called ``name`` (grid, random, tpe, gp, cmaes).
 
-    ``ordered_grid`` makes the grid sampler visit points in product order, unshuffled.
+    With a seed, every sampler but grid is seeded per trial (:class:`TrialSeededSampler`),
+    so parallel workers never draw the same points. ``ordered_grid`` makes the grid
+    sampler visit points in product order, unshuffled.
     """
+    if seed is not None and name != "grid":
+        factory = partial(_plain_sampler, name, space)
+        factory(seed)  # fails now if the sampler cannot be made (e.g. gp without torch)
+        return TrialSeededSampler(factory, seed)
+    return _plain_sampler(name, space, seed, ordered_grid=ordered_grid)
+
+
+def _plain_sampler(
+    name: str, space: SearchSpace, seed: int | None, *, ordered_grid: bool = False
+) -> optuna.samplers.BaseSampler:
     with warnings.catch_warnings():
         # TPE's multivariate/group options are marked experimental by Optuna.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

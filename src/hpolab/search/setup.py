@@ -10,7 +10,7 @@ import json
 import shutil
 
 import optuna
-from optuna.storages import RDBStorage
+from optuna.storages import BaseStorage
 
 from hpolab.config import StudyConfig
 from hpolab.data import Dataset
@@ -19,13 +19,20 @@ from hpolab.layout import Layout
 from hpolab.progress import Reporter
 from hpolab.search.samplers import make_pruner, make_sampler
 from hpolab.search.space import SearchSpace
-from hpolab.search.storage import get_meta, model_types_in, optuna_study_name, set_meta
+from hpolab.search.storage import (
+    get_meta,
+    model_types_in,
+    optuna_study_name,
+    set_meta,
+    study_names,
+)
+from hpolab.search.workers import Elections, bookkeeping_study_name
 from hpolab.tracking import StudyTracker
 from hpolab.version import __version__
 
 
 def check_stored(
-    cfg: StudyConfig, storage: RDBStorage, spaces: dict[str, SearchSpace], data: Dataset
+    cfg: StudyConfig, storage: BaseStorage, spaces: dict[str, SearchSpace], data: Dataset
 ) -> None:
     """Refuse to resume a stored study with a different metric, direction, data or space."""
     stored = set(model_types_in(storage, cfg.study.name))
@@ -51,19 +58,27 @@ def check_stored(
 
 
 def delete_study(
-    name: str, storage: RDBStorage, layout: Layout, reporter: Reporter, what: str = "--reset"
+    name: str,
+    storage: BaseStorage,
+    layout: Layout,
+    reporter: Reporter,
+    what: str = "--reset",
+    tracking_uri: str | None = None,
 ) -> list[str]:
     """Remove a study's trials, results, final models and MLflow runs; say and return what."""
     removed = []
     for mt in model_types_in(storage, name):
         optuna.delete_study(study_name=optuna_study_name(name, mt), storage=storage)
         removed.append(f"Optuna study {name}.{mt}")
+    bookkeeping = bookkeeping_study_name(name)
+    if bookkeeping in study_names(storage):
+        optuna.delete_study(study_name=bookkeeping, storage=storage)
     for path in (layout.results_dir(name), layout.final_model_dir(name)):
         if path.exists():
             shutil.rmtree(path)
             removed.append(str(path))
     try:
-        tracker = StudyTracker(layout.tracking_uri, layout.artifacts_dir, name)
+        tracker = StudyTracker(tracking_uri or layout.tracking_uri, layout.artifacts_dir, name)
         n_runs = tracker.delete_runs()
         if n_runs:
             removed.append(f"{n_runs} MLflow runs of experiment {name}")
@@ -79,17 +94,30 @@ def delete_study(
 
 def parent_run(
     cfg: StudyConfig,
-    storage: RDBStorage,
+    storage: BaseStorage,
     tracker: StudyTracker | None,
     spaces: dict[str, SearchSpace],
+    elections: Elections,
 ) -> str | None:
+    """The study's one MLflow parent run, whichever worker creates it.
+
+    A stored study knows its parent run. For a new one, workers starting together elect
+    the one that creates it; the others wait for its id (see :class:`Elections`).
+    """
     if tracker is None:
         return None
     known = None
     for mt in model_types_in(storage, cfg.study.name):
         study = optuna.load_study(study_name=optuna_study_name(cfg.study.name, mt), storage=storage)
         known = known or get_meta(study).get("mlflow_parent_run_id")
-    parent_id, _ = tracker.parent_run(known, f"hpolab study {cfg.study.name}")
+    known = known or elections.published(_PARENT, _RUN_ID)
+    if known is None:
+        won, _ = elections.elect(_PARENT)
+        if not won:
+            known = elections.wait_published(_PARENT, _RUN_ID)
+    parent_id, created = tracker.parent_run(known, f"hpolab study {cfg.study.name}")
+    if created:
+        elections.publish(_PARENT, _RUN_ID, parent_id)
     tracker.log_study_params(
         parent_id,
         {
@@ -104,28 +132,24 @@ def parent_run(
     return parent_id
 
 
+_PARENT, _RUN_ID = "mlflow_parent_run", "run_id"
+
+
 def open_study(
     cfg: StudyConfig,
-    storage: RDBStorage,
+    storage: BaseStorage,
     model_type: str,
     space: SearchSpace,
     data: Dataset,
     parent_id: str | None,
 ) -> optuna.Study:
     name = optuna_study_name(cfg.study.name, model_type)
-    existing = model_type in model_types_in(storage, cfg.study.name)
-    n_existing = 0
-    if existing:
-        n_existing = len(optuna.load_study(study_name=name, storage=storage).trials)
-    # Offset the seed on resume, or a seeded sampler would replay its first suggestions.
-    # Not for grid: its seed fixes the order of grid points, which must stay the same.
-    seed = cfg.study.seed
-    if seed is not None and cfg.study.sampler != "grid":
-        seed += n_existing
+    # Seeded samplers are seeded per trial number, so neither a resumed run nor a second
+    # worker replays earlier suggestions; grid's seed fixes the order of its points.
     study = optuna.create_study(
         study_name=name,
         storage=storage,
-        sampler=make_sampler(cfg.study.sampler, space, seed),
+        sampler=make_sampler(cfg.study.sampler, space, cfg.study.seed),
         # With cross-validation the pruner's steps are folds, not epochs.
         pruner=make_pruner(
             cfg.study.pruner,

@@ -11,7 +11,12 @@ from typing import Any
 
 import optuna
 import sqlalchemy
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import (
+    BaseStorage,
+    JournalStorage,
+    RDBStorage,
+    RetryHeartbeatStaleTrialCallback,
+)
 
 from hpolab.errors import StorageError
 
@@ -29,14 +34,32 @@ def redact(url: str) -> str:
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
+STORAGE_HINT = (
+    "give a SQLAlchemy URL such as sqlite:///path/to/study.db or "
+    "postgresql://user@host:5432/dbname, redis://host:6379 or grpc://host:13000"
+)
+
+
 def open_storage(
     url: str, heartbeat_interval: int, grace_period: int | None, max_retries: int
-) -> RDBStorage:
-    """Open (creating if needed) the RDB storage at ``url``.
+) -> BaseStorage:
+    """Open (creating if needed) the study storage at ``url``.
 
-    Heartbeats let a resumed or parallel worker recognise trials whose process died:
-    such trials are failed and their parameters re-queued (up to ``max_retries`` times).
+    SQLAlchemy URLs give Optuna's RDB storage; ``redis://`` its journal storage on Redis;
+    ``grpc://host:port`` a client of Optuna's gRPC storage proxy (``hpolab storage-proxy``).
+    Heartbeats (RDB storage) let a resumed or parallel worker recognise trials whose
+    process died: such trials are failed and their parameters re-queued (up to
+    ``max_retries`` times).
     """
+    try:
+        if url.startswith(("redis://", "rediss://", "unix://")):
+            return _journal_storage(url)
+        if url.startswith("grpc://"):
+            return _grpc_storage(url)
+    except StorageError:
+        raise
+    except Exception as exc:  # the client libraries raise many types; all mean "cannot open".
+        raise _cannot_open(url, exc) from None
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -53,12 +76,47 @@ def open_storage(
             if "IntegrityError" in type(exc).__name__ and attempt < 2:
                 time.sleep(0.5 + random.random())
                 continue
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StorageError(
-                f"study.storage (--storage): cannot open {redact(url)}: {reason[:200]}; "
-                "give a SQLAlchemy URL such as sqlite:///path/to/study.db or postgresql://user@host:5432/dbname"
-            ) from None
+            raise _cannot_open(url, exc) from None
     raise AssertionError("unreachable")
+
+
+def _cannot_open(url: str, exc: BaseException) -> StorageError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return StorageError(
+        f"study.storage (--storage): cannot open {redact(url)}: {reason[:200]}; {STORAGE_HINT}"
+    )
+
+
+def _journal_storage(url: str) -> JournalStorage:
+    """Optuna's journal storage on Redis: an append-only log every worker replays."""
+    from optuna.storages.journal import JournalRedisBackend
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        backend = JournalRedisBackend(url)
+    backend._redis.ping()  # fail now, with the URL in the message, not at the first trial
+    return JournalStorage(backend)
+
+
+def _grpc_storage(url: str) -> BaseStorage:
+    """A client of Optuna's gRPC storage proxy (``grpc://host:port``)."""
+    from optuna.storages import GrpcStorageProxy
+
+    host, _, port = url.removeprefix("grpc://").rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        raise StorageError(
+            f"study.storage (--storage): {url!r} needs a host and a port, e.g. grpc://localhost:13000"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        proxy = GrpcStorageProxy(host=host, port=int(port))
+    proxy.wait_server_ready(timeout=10)
+    return proxy
+
+
+def is_sql_url(url: str) -> bool:
+    """Whether ``url`` is a SQLAlchemy URL (Optuna's RDB storage) rather than Redis or gRPC."""
+    return not url.startswith(("redis://", "rediss://", "unix://", "grpc://"))
 
 
 def _rdb_storage(
@@ -71,13 +129,36 @@ def _rdb_storage(
     with warnings.catch_warnings():
         # Heartbeats are marked experimental by Optuna; they are what makes resume safe.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(
+        storage = RDBStorage(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=heartbeat_interval,
             grace_period=grace_period or 3 * heartbeat_interval,
             heartbeat_stale_trial_callback=RequeueStaleTrial(max_retry=max_retries),
         )
+    if url.startswith("sqlite"):
+        _serialize_sqlite_writes(storage.engine)
+    return storage
+
+
+def _serialize_sqlite_writes(engine: sqlalchemy.engine.Engine) -> None:
+    """Make each SQLite transaction take the write lock when it begins.
+
+    Optuna reads a trial, then updates it (taking a waiting trial, failing a stale one).
+    With SQLite's default deferred transactions two local workers can both read "waiting"
+    and both take the trial, or deadlock on the upgrade to a write lock ("database is
+    locked"). ``BEGIN IMMEDIATE`` serializes those read-then-write steps; the 60 s busy
+    timeout makes the other workers wait their turn. The SQLAlchemy documentation's
+    recipe for pysqlite transaction control.
+    """
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sqlalchemy.event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class RequeueStaleTrial(RetryHeartbeatStaleTrialCallback):
@@ -96,8 +177,10 @@ class RequeueStaleTrial(RetryHeartbeatStaleTrialCallback):
         self.recovered.append((study.study_name, trial.number))
 
 
-def take_recovered(storage: RDBStorage, study_name: str) -> list[int]:
+def take_recovered(storage: BaseStorage, study_name: str) -> list[int]:
     """Numbers of the study's trials failed as stale since the last call (in this process)."""
+    if not isinstance(storage, RDBStorage):
+        return []
     callback = storage.get_heartbeat_stale_trial_callback()
     if not isinstance(callback, RequeueStaleTrial):
         return []
@@ -106,9 +189,9 @@ def take_recovered(storage: RDBStorage, study_name: str) -> list[int]:
     return mine
 
 
-def heartbeats(storage: RDBStorage, study_name: str, numbers: list[int]) -> dict[int, Any]:
+def heartbeats(storage: BaseStorage, study_name: str, numbers: list[int]) -> dict[int, Any]:
     """Last heartbeat (database time) of each trial of ``numbers`` that has one."""
-    if not numbers:
+    if not numbers or not isinstance(storage, RDBStorage):
         return {}
     # Optuna has no public reader for heartbeats; its tables are part of the stored schema.
     query = sqlalchemy.text(
@@ -122,7 +205,7 @@ def heartbeats(storage: RDBStorage, study_name: str, numbers: list[int]) -> dict
         return {int(number): beat for number, beat in rows}
 
 
-def study_names(storage: RDBStorage) -> list[str]:
+def study_names(storage: BaseStorage) -> list[str]:
     """Names of every Optuna study in ``storage``."""
     return [
         s.study_name
@@ -130,10 +213,17 @@ def study_names(storage: RDBStorage) -> list[str]:
     ]
 
 
-def model_types_in(storage: RDBStorage, study: str) -> list[str]:
-    """Model types of hpolab study ``study`` present in ``storage``."""
+def model_types_in(storage: BaseStorage, study: str) -> list[str]:
+    """Model types of hpolab study ``study`` present in ``storage``.
+
+    Names with a ``:`` are hpolab's bookkeeping (see :mod:`hpolab.search.workers`).
+    """
     prefix = f"{study}."
-    return [n.removeprefix(prefix) for n in study_names(storage) if n.startswith(prefix)]
+    return [
+        n.removeprefix(prefix)
+        for n in study_names(storage)
+        if n.startswith(prefix) and ":" not in n
+    ]
 
 
 def get_meta(study: optuna.Study) -> dict[str, Any]:

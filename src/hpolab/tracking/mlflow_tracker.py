@@ -7,9 +7,12 @@ reconciled from the other when a study resumes.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ STATE_TAG = "hpolab.state"
 TRIAL_TAG = "hpolab.trial_number"
 MODEL_TYPE_TAG = "hpolab.model_type"
 PARENT_TAG = "mlflow.parentRunId"
+WORKER_TAG = "hpolab.worker"
 
 _STATUS = {
     "complete": RunStatus.to_string(RunStatus.FINISHED),
@@ -77,22 +81,43 @@ class TrialRun:
 
 
 class StudyTracker:
-    """MLflow experiment of one study, under a root's ``mlruns/`` store."""
+    """MLflow experiment of one study, in a root's ``mlruns/`` store or a shared one."""
 
     def __init__(self, tracking_uri: str, artifacts_dir: Path, study: str) -> None:
-        artifacts_dir.mkdir(parents=True, exist_ok=True)
         self.tracking_uri = tracking_uri
-        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self.study = study
-        self.experiment_id = self._experiment(artifacts_dir / study)
+        # A local store keeps artifacts beside it; a shared store (a database every worker
+        # reaches, or an MLflow server) keeps them where its own settings say.
+        artifact_dir = None
+        if tracking_uri.startswith("sqlite:"):
+            artifacts_dir.mkdir(parents=True, exist_ok=True)
+            artifact_dir = artifacts_dir / study
+        with _store_lock(tracking_uri):
+            for attempt in range(5):
+                try:
+                    self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+                    self.experiment_id = self._experiment(artifact_dir)
+                    break
+                except Exception:
+                    # A shared database store being created by another worker right now:
+                    # its migrations are transactional there, so a retry finds it whole.
+                    if attempt == 4 or tracking_uri.startswith("sqlite:"):
+                        raise
+                    time.sleep(0.5 + random.random() * (attempt + 1))
 
-    def _experiment(self, artifact_dir: Path) -> str:
-        found = self.client.get_experiment_by_name(self.study)
-        if found is not None:
-            if found.lifecycle_stage == "deleted":
-                self.client.restore_experiment(found.experiment_id)
-            return found.experiment_id
-        return self.client.create_experiment(self.study, artifact_location=artifact_dir.as_uri())
+    def _experiment(self, artifact_dir: Path | None) -> str:
+        for _ in range(2):
+            found = self.client.get_experiment_by_name(self.study)
+            if found is not None:
+                if found.lifecycle_stage == "deleted":
+                    self.client.restore_experiment(found.experiment_id)
+                return found.experiment_id
+            try:
+                location = artifact_dir.as_uri() if artifact_dir is not None else None
+                return self.client.create_experiment(self.study, artifact_location=location)
+            except MlflowException:
+                continue  # another worker created it just now: look it up again
+        raise MlflowException(f"cannot create or find MLflow experiment {self.study!r}")
 
     # -- parent run ---------------------------------------------------------------------
     def parent_run(self, known_id: str | None, description: str) -> tuple[str, bool]:
@@ -144,19 +169,26 @@ class StudyTracker:
 
     # -- trials -------------------------------------------------------------------------
     def start_trial(
-        self, parent_id: str, model_type: str, trial_number: int, params: Mapping[str, Any]
+        self,
+        parent_id: str,
+        model_type: str,
+        trial_number: int,
+        params: Mapping[str, Any],
+        worker: Mapping[str, Any] | None = None,
     ) -> TrialRun:
-        """Create the child run of a trial, with its parameters."""
+        """Create the child run of a trial, with its parameters and the worker running it."""
+        tags = {
+            PARENT_TAG: parent_id,
+            ROLE_TAG: "trial",
+            TRIAL_TAG: str(trial_number),
+            MODEL_TYPE_TAG: model_type,
+            STATE_TAG: "running",
+        }
+        for key, value in (worker or {}).items():
+            if value is not None:
+                tags[f"{WORKER_TAG}.{key}"] = str(value)
         run = self.client.create_run(
-            self.experiment_id,
-            run_name=f"{model_type}-trial-{trial_number}",
-            tags={
-                PARENT_TAG: parent_id,
-                ROLE_TAG: "trial",
-                TRIAL_TAG: str(trial_number),
-                MODEL_TYPE_TAG: model_type,
-                STATE_TAG: "running",
-            },
+            self.experiment_id, run_name=f"{model_type}-trial-{trial_number}", tags=tags
         )
         params_batch = [Param(k, _param_text(v)) for k, v in params.items()]
         if params_batch:  # one write for every parameter
@@ -283,6 +315,26 @@ class StudyTracker:
         except MlflowException:
             return False
         return True
+
+
+@contextmanager
+def _store_lock(tracking_uri: str) -> Iterator[None]:
+    """Serialize the first use of a local SQLite tracking store by workers starting together.
+
+    MLflow creates (migrates) its database on first use; two processes doing it at once
+    leave a SQLite store half-built, so a file lock beside it lets one go first.
+    """
+    if not tracking_uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_path = Path(tracking_uri.removeprefix("sqlite:///") + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _finite(value: Any) -> bool:

@@ -1,0 +1,40 @@
+"""``hpolab storage-proxy``: serve a study storage to many workers over gRPC."""
+
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = """\
+Serve a study storage through Optuna's gRPC storage proxy, so that many workers share
+one database connection pool instead of opening one each (PostgreSQL allows about a
+hundred connections by default). Workers then use --storage grpc://<host>:<port>.
+"""
+
+EPILOG = """\
+examples:
+  hpolab storage-proxy --storage postgresql://user@db:5432/hpo --port 13000
+  hpolab worker --config configs/parallel.yaml --storage grpc://proxy-host:13000
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser(
+        "storage-proxy",
+        help="serve a study storage to many workers (Optuna gRPC proxy)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--storage", required=True, metavar="URL", help="the storage to serve (SQLAlchemy URL)"
+    )
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default all)")
+    parser.add_argument("--port", type=int, default=13000, help="port (default 13000)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hpolab.search.proxy import serve
+
+    serve(args.storage, args.host, args.port)
+    return 0

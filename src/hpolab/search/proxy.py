@@ -1,0 +1,29 @@
+"""Optuna's gRPC storage proxy in front of a study storage (``hpolab storage-proxy``)."""
+
+from __future__ import annotations
+
+import warnings
+
+import optuna
+
+from hpolab.errors import StorageError
+from hpolab.search.storage import is_sql_url, open_storage, redact
+
+# Heartbeats are sent by the workers through the proxy; these are the storage's defaults.
+_HEARTBEAT_INTERVAL = 10
+
+
+def serve(url: str, host: str, port: int) -> None:
+    """Serve the storage at ``url`` on ``host:port`` until interrupted."""
+    if not is_sql_url(url):
+        raise StorageError(
+            f"--storage: the proxy serves a database storage, not {redact(url)}; "
+            "give a SQLAlchemy URL such as postgresql://user@host:5432/dbname"
+        )
+    storage = open_storage(url, _HEARTBEAT_INTERVAL, None, max_retries=3)
+    from optuna.storages import run_grpc_proxy_server
+
+    print(f"serving {redact(url)} on grpc://{host}:{port} (Ctrl-C stops)", flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        run_grpc_proxy_server(storage, host=host, port=port)

@@ -1,0 +1,194 @@
+"""Workers sharing a study: who each one is, and elections held in the study storage.
+
+Several processes (on one host or many) may run trials of one study. Some steps must
+happen exactly once whoever gets there first: creating the study's MLflow parent run,
+retraining and registering the final model. They are decided by an election in the study
+storage itself, so it works wherever the storage does (SQLite, PostgreSQL, Redis, gRPC),
+unlike a file lock that only works on one host.
+
+An election is a trial of a bookkeeping study ``<study>:hpolab``: each candidate adds a
+claim (a waiting trial, never run), and Optuna gives trials unique numbers in the order
+they are stored. The lowest-numbered live claim wins: a claim stored later can never beat
+one already there, so every candidate reaches the same verdict without a lock.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+CLAIM = "hpolab_claim"
+WORKER = "worker"
+DONE = "done"
+
+
+@dataclass(frozen=True)
+class WorkerId:
+    """Which process this is: host, pid and, for a planned pool, its index."""
+
+    host: str
+    pid: int
+    index: int | None = None
+
+    @classmethod
+    def current(cls, index: int | None = None) -> WorkerId:
+        return cls(socket.gethostname(), os.getpid(), index)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        name = f"{self.host}:{self.pid}"
+        return name if self.index is None else f"worker {self.index} ({name})"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkerId:
+        return cls(str(data.get("host", "?")), int(data.get("pid", 0)), data.get("index"))
+
+    def is_alive(self) -> bool:
+        """False only when the process is known to be gone (same host, no such pid)."""
+        if self.host != socket.gethostname():
+            return True  # cannot tell for another host: assume it is working
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def bookkeeping_study_name(study: str) -> str:
+    """Name of the study's bookkeeping study (``:`` cannot occur in a study name)."""
+    return f"{study}:hpolab"
+
+
+class Elections:
+    """Exactly-once steps of a study, decided in its storage (see the module docstring)."""
+
+    def __init__(self, storage: BaseStorage, study: str, worker: WorkerId) -> None:
+        self.storage = storage
+        self.worker = worker
+        name = bookkeeping_study_name(study)
+        self.study_id = optuna.create_study(
+            study_name=name, storage=storage, load_if_exists=True
+        )._study_id
+
+    def claims(self, key: str) -> list[FrozenTrial]:
+        """Every claim of ``key``, oldest first."""
+        trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
+        return sorted((t for t in trials if t.user_attrs.get(CLAIM) == key), key=lambda t: t.number)
+
+    def claim(self, key: str) -> FrozenTrial:
+        """Store this worker's claim of ``key``."""
+        template = optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            user_attrs={CLAIM: key, WORKER: self.worker.as_dict()},
+        )
+        trial_id = self.storage.create_new_trial(self.study_id, template_trial=template)
+        return self.storage.get_trial(trial_id)
+
+    def winner(self, key: str) -> FrozenTrial | None:
+        """The lowest-numbered claim of ``key`` not done and not of a dead process."""
+        for claim in self.claims(key):
+            if claim.user_attrs.get(DONE):
+                continue
+            if WorkerId.from_dict(claim.user_attrs.get(WORKER, {})).is_alive():
+                return claim
+        return None
+
+    def elect(self, key: str) -> tuple[bool, WorkerId]:
+        """Claim ``key``; whether this worker won, and who did."""
+        mine = self.claim(key)
+        winner = self.winner(key) or mine
+        return winner.number == mine.number, WorkerId.from_dict(winner.user_attrs[WORKER])
+
+    def publish(self, key: str, name: str, value: Any) -> None:
+        """Attach ``name = value`` to this worker's newest claim of ``key``."""
+        mine = [c for c in self.claims(key) if c.user_attrs.get(WORKER) == self.worker.as_dict()]
+        if mine:
+            self.storage.set_trial_user_attr(mine[-1]._trial_id, name, value)
+
+    def done(self, key: str) -> None:
+        """Mark this worker's claim of ``key`` as carried out."""
+        self.publish(key, DONE, True)
+
+    def published(self, key: str, name: str) -> Any:
+        """The value of ``name`` from the oldest claim of ``key`` that published it."""
+        for claim in self.claims(key):
+            if name in claim.user_attrs:
+                return claim.user_attrs[name]
+        return None
+
+    def wait_published(self, key: str, name: str, timeout: float = 120.0) -> Any:
+        """Wait until the winner of ``key`` publishes ``name`` (None if it died or timed out)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.published(key, name)
+            if value is not None:
+                return value
+            if self.winner(key) is None:
+                return None
+            time.sleep(0.2)
+        return None
+
+
+def thread_budget(n_workers: int, cores: int | None = None) -> int:
+    """Threads each of ``n_workers`` local workers may use, so they share the cores."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // max(1, n_workers))
+
+
+def plan_devices(n_workers: int, visible: list[str]) -> list[str | None]:
+    """The GPU each local worker sees (``CUDA_VISIBLE_DEVICES``), round robin.
+
+    ``None`` leaves the variable as it is (no GPU visible to share out). With more workers
+    than GPUs, workers share devices evenly.
+    """
+    if not visible:
+        return [None] * n_workers
+    return [visible[i % len(visible)] for i in range(n_workers)]
+
+
+def visible_gpus(environ: dict[str, str] | None = None) -> list[str]:
+    """GPUs this process may hand out: ``CUDA_VISIBLE_DEVICES``, else ``nvidia-smi -L``."""
+    environ = dict(os.environ) if environ is None else environ
+    listed = environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [d.strip() for d in listed.split(",") if d.strip() and d.strip() != "-1"]
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+
+
+def worker_environment(
+    index: int, n_workers: int, devices: list[str | None], threads: int
+) -> dict[str, str]:
+    """Environment variables of local worker ``index``: thread limits and its device."""
+    env = {
+        "TF_NUM_INTRAOP_THREADS": str(threads),
+        "TF_NUM_INTEROP_THREADS": "1" if threads <= 2 else "2",
+        "OMP_NUM_THREADS": str(threads),
+        "HPOLAB_WORKER_INDEX": str(index),
+    }
+    device = devices[index] if index < len(devices) else None
+    if device is not None:
+        env["CUDA_VISIBLE_DEVICES"] = device
+    return env
