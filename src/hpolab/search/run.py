@@ -399,6 +399,7 @@ class _StudyContext:
                 )
         finally:
             self.elections.done(key)
+        self.elections.close()
 
     def _refresh_others(self, outcome: _Outcome) -> None:
         """Wait for the finishers of the other model types, then summarize them anew."""

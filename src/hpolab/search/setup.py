@@ -118,6 +118,7 @@ def parent_run(
     parent_id, created = tracker.parent_run(known, f"hpolab study {cfg.study.name}")
     if created:
         elections.publish(_PARENT, _RUN_ID, parent_id)
+        elections.done(_PARENT)
     tracker.log_study_params(
         parent_id,
         {

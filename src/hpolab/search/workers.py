@@ -14,6 +14,7 @@ one already there, so every candidate reaches the same verdict without a lock.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -76,14 +77,22 @@ class Elections:
     def __init__(self, storage: BaseStorage, study: str, worker: WorkerId) -> None:
         self.storage = storage
         self.worker = worker
-        name = bookkeeping_study_name(study)
-        self.study_id = optuna.create_study(
-            study_name=name, storage=storage, load_if_exists=True
+        self.name = bookkeeping_study_name(study)
+        self.study_id = self._open()
+
+    def _open(self) -> int:
+        return optuna.create_study(
+            study_name=self.name, storage=self.storage, load_if_exists=True
         )._study_id
 
-    def claims(self, key: str) -> list[FrozenTrial]:
-        """Every claim of ``key``, oldest first."""
-        trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
+    def claims(self, key: str | None = None) -> list[FrozenTrial]:
+        """Every claim of ``key`` (default: of any key), oldest first."""
+        try:
+            trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
+        except KeyError:
+            return []
+        if key is None:
+            return sorted(trials, key=lambda t: t.number)
         return sorted((t for t in trials if t.user_attrs.get(CLAIM) == key), key=lambda t: t.number)
 
     def claim(self, key: str) -> FrozenTrial:
@@ -92,7 +101,11 @@ class Elections:
             state=TrialState.WAITING,
             user_attrs={CLAIM: key, WORKER: self.worker.as_dict()},
         )
-        trial_id = self.storage.create_new_trial(self.study_id, template_trial=template)
+        try:
+            trial_id = self.storage.create_new_trial(self.study_id, template_trial=template)
+        except KeyError:  # removed by a worker that just closed it: start it anew
+            self.study_id = self._open()
+            trial_id = self.storage.create_new_trial(self.study_id, template_trial=template)
         return self.storage.get_trial(trial_id)
 
     def winner(self, key: str) -> FrozenTrial | None:
@@ -107,18 +120,38 @@ class Elections:
     def elect(self, key: str) -> tuple[bool, WorkerId]:
         """Claim ``key``; whether this worker won, and who did."""
         mine = self.claim(key)
-        winner = self.winner(key) or mine
-        return winner.number == mine.number, WorkerId.from_dict(winner.user_attrs[WORKER])
+        winner = WorkerId.from_dict((self.winner(key) or mine).user_attrs[WORKER])
+        # An older claim of this same worker (an earlier run in this process) is its own.
+        won = winner == self.worker
+        if not won:
+            self.done(key)  # a loser will not act: its claim must not hold up a later run
+        return won, winner
 
     def publish(self, key: str, name: str, value: Any) -> None:
-        """Attach ``name = value`` to this worker's newest claim of ``key``."""
-        mine = [c for c in self.claims(key) if c.user_attrs.get(WORKER) == self.worker.as_dict()]
-        if mine:
-            self.storage.set_trial_user_attr(mine[-1]._trial_id, name, value)
+        """Attach ``name = value`` to this worker's claims of ``key``."""
+        for claim in self.claims(key):
+            if claim.user_attrs.get(WORKER) == self.worker.as_dict():
+                self.storage.set_trial_user_attr(claim._trial_id, name, value)
 
     def done(self, key: str) -> None:
-        """Mark this worker's claim of ``key`` as carried out."""
+        """Mark this worker's claims of ``key`` as carried out."""
         self.publish(key, DONE, True)
+
+    def close(self) -> None:
+        """Remove the bookkeeping study once no other worker holds a live claim in it.
+
+        Claims matter only while workers run together; removing them keeps the storage
+        (and optuna-dashboard) showing the study's own model types only.
+        """
+        me = self.worker.as_dict()
+        for claim in self.claims():
+            worker = claim.user_attrs.get(WORKER, {})
+            if claim.user_attrs.get(DONE) or worker == me:
+                continue
+            if WorkerId.from_dict(worker).is_alive():
+                return
+        with contextlib.suppress(KeyError):  # another worker removed it first
+            optuna.delete_study(study_name=self.name, storage=self.storage)
 
     def published(self, key: str, name: str) -> Any:
         """The value of ``name`` from the oldest claim of ``key`` that published it."""

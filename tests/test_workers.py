@@ -1,0 +1,399 @@
+"""Workers sharing a study: local pools, separate processes, shared storage and tracking.
+
+Real processes on real storages (SQLite, PostgreSQL, Redis) and real MLflow stores.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from helpers import RUN_HPO, small_config, write_csv
+from optuna.trial import TrialState
+
+from hpolab.config import load_config
+from hpolab.search.samplers import TrialSeededSampler, make_sampler
+from hpolab.search.space import SearchSpace
+from hpolab.search.storage import open_storage
+from hpolab.search.workers import (
+    Elections,
+    WorkerId,
+    plan_devices,
+    thread_budget,
+    visible_gpus,
+    worker_environment,
+)
+
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+# -- units: planning and elections --------------------------------------------------------
+def test_devices_are_planned_round_robin_and_threads_shared() -> None:
+    assert plan_devices(3, []) == [None, None, None]
+    assert plan_devices(4, ["0", "1"]) == ["0", "1", "0", "1"]
+    assert plan_devices(2, ["2", "5", "7"]) == ["2", "5"]
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": "0,1"}) == ["0", "1"]
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": "-1"}) == []
+    assert thread_budget(2, cores=2) == 1 and thread_budget(4, cores=2) == 1
+    assert thread_budget(2, cores=8) == 4
+    env = worker_environment(1, 2, ["0", "1"], 4)
+    assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["TF_NUM_INTRAOP_THREADS"] == "4"
+    assert "CUDA_VISIBLE_DEVICES" not in worker_environment(0, 2, [None, None], 1)
+
+
+def test_trial_seeds_differ_per_trial_and_repeat_for_one_worker(tmp_path: Path) -> None:
+    spec = {"learning_rate": {"low": 1e-4, "high": 1e-1, "log": True}, "units": [8, 16, 32]}
+    cfg = load_config({"models": {"mlp": {"search_space": spec}}})
+    space = SearchSpace(cfg.models["mlp"].params())
+    sampler = make_sampler("random", space, seed=3)
+    assert isinstance(sampler, TrialSeededSampler)
+    assert sampler.for_trial(0) != sampler.for_trial(1)
+
+    def run(url: str) -> list[dict]:
+        study = optuna.create_study(sampler=make_sampler("tpe", space, seed=3), storage=url)
+        study.optimize(lambda t: space.suggest(t)["learning_rate"], n_trials=6)
+        return [t.params for t in study.trials]
+
+    first = run(f"sqlite:///{tmp_path / 'a.db'}")
+    assert first == run(f"sqlite:///{tmp_path / 'b.db'}")  # reproducible
+    assert len({tuple(sorted(p.items())) for p in first}) == 6
+
+
+def test_elections_lowest_live_claim_wins(tmp_path: Path) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", 10, None, 3)
+    me = WorkerId.current(0)
+    other = WorkerId("elsewhere", 1, 1)  # another host: assumed alive
+    dead = WorkerId(me.host, 2**22 + 7)  # this host, no such process
+    mine, theirs = Elections(storage, "s", me), Elections(storage, "s", other)
+    ghost = Elections(storage, "s", dead)
+    ghost.claim("finish:mlp")  # a crashed worker's claim does not block the others
+    assert theirs.elect("finish:mlp") == (True, other)
+    won, who = mine.elect("finish:mlp")
+    assert not won and who == other
+    theirs.done("finish:mlp")  # done: a later run finishes again
+    assert mine.elect("finish:mlp") == (True, me)
+    mine.claim("parent")
+    mine.publish("parent", "run_id", "abc")
+    assert theirs.published("parent", "run_id") == "abc"
+    # The bookkeeping study is not a model type of the study.
+    from hpolab.search.storage import model_types_in
+
+    assert model_types_in(storage, "s") == []
+
+
+def test_bad_shared_storage_urls_are_one_line_errors(tmp_path: Path) -> None:
+    for url, expected in [
+        ("redis://127.0.0.1:1", "cannot open redis://127.0.0.1:1"),
+        ("grpc://nohost", "needs a host and a port"),
+    ]:
+        proc = _run(tmp_path, "--data", "builtin:breast_cancer", "--storage", url)
+        assert proc.returncode == 2, proc.stderr
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: study.storage") and expected in last
+        assert "Traceback" not in proc.stderr
+    proc = _run(tmp_path, "--workers", "0")
+    assert proc.returncode == 2 and "study.workers" in proc.stderr
+    assert not (tmp_path / "hpo_studies").exists() and not (tmp_path / "mlruns").exists()
+
+
+# -- end to end ---------------------------------------------------------------------------
+def _run(root: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(RUN_HPO), *args, "--root", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=ENV,
+        cwd=root,
+    )
+
+
+def _start(root: Path, *args: str, command: str | None = None) -> subprocess.Popen:
+    prefix = [sys.executable, str(RUN_HPO)]
+    if command is not None:
+        prefix = [sys.executable, "-m", "hpolab.cli.main", command]
+    root.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [*prefix, *args, "--root", str(root), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        cwd=root,
+    )
+
+
+def _wait_all(procs: list[subprocess.Popen], timeout: float = 600) -> list[str]:
+    errors = []
+    for proc in procs:
+        _, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, err
+        errors.append(err)
+    return errors
+
+
+def _config(tmp_path: Path, name: str, n_trials: int = 12, **study: object) -> Path:
+    data = write_csv(tmp_path / f"{name}.csv", n=200)
+    return small_config(tmp_path / f"{name}.yaml", data, name=name, n_trials=n_trials, **study)
+
+
+def _check_study(
+    storage: str, name: str, n_trials: int, tracking_uri: str, grid_points: int | None = None
+) -> list[optuna.trial.FrozenTrial]:
+    """The whole budget done, no duplicates, one parent, one run per trial, one final."""
+    trials = optuna.load_study(study_name=f"{name}.mlp", storage=storage).trials
+    states = collections.Counter(t.state for t in trials)
+    assert states[TrialState.RUNNING] == 0 and states[TrialState.WAITING] == 0
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == n_trials, states
+    keys = [tuple(sorted((k, str(v)) for k, v in t.params.items())) for t in finished]
+    assert len(set(keys)) == len(keys), "two trials with identical params"
+    if grid_points is not None:
+        assert len(set(keys)) == grid_points
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(name)
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    roles = collections.Counter(r.data.tags.get("hpolab.role") for r in runs)
+    assert roles == {"study": 1, "trial": len(trials), "final_model": 1}, roles
+    assert all(r.info.status != "RUNNING" for r in runs)
+    (parent,) = [r for r in runs if r.data.tags.get("hpolab.role") == "study"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == len(trials) + 1
+    versions = client.search_model_versions(f"name='{name}'")
+    assert len(versions) == 1
+    return trials
+
+
+@pytest.mark.slow
+def test_pool_of_four_on_a_fresh_root(tmp_path: Path) -> None:
+    """--workers 4 on the embedded storage: 12 trials, one retrain, one registered version."""
+    cfg = _config(tmp_path, "pool4")
+    proc = _run(tmp_path, "--config", str(cfg), "--workers", "4")
+    assert proc.returncode == 0, proc.stderr
+    assert "4 workers started" in proc.stdout
+    assert proc.stdout.count("retraining trial") == 1
+    trials = _check_study(
+        f"sqlite:///{tmp_path / 'hpo_studies' / 'pool4.db'}",
+        "pool4",
+        12,
+        f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}",
+    )
+    assert len({t.user_attrs["worker"]["index"] for t in trials}) >= 2
+    assert "new trials this run: 12" in proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_four_processes_on_postgres_grid_every_point_once(tmp_path: Path, postgres: str) -> None:
+    """4 separate processes started together on one fresh root; a 12-point grid."""
+    name = f"pg4_{uuid.uuid4().hex[:8]}"
+    cfg = _config(tmp_path, name, n_trials=50, sampler="grid")
+    raw = yaml.safe_load(cfg.read_text())
+    raw["models"]["mlp"]["search_space"] = {
+        "hidden_layers": [[8], [16], [16, 8]],
+        "learning_rate": [0.001, 0.003, 0.01, 0.03],
+    }
+    cfg.write_text(yaml.safe_dump(raw))
+    root = tmp_path / "root"
+    procs = [_start(root, "--config", str(cfg), "--storage", postgres) for _ in range(4)]
+    try:
+        errors = _wait_all(procs)
+        assert sum("retrains the final model" in e for e in errors) == 0  # -q: no messages
+        _check_study(postgres, name, 12, f"sqlite:///{root / 'mlruns' / 'mlflow.db'}", 12)
+        assert len(list((root / "models" / "hpo_derived" / name).glob("*.keras"))) == 1
+    finally:
+        _drop(postgres, name)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_one_root_per_worker_shares_one_tracking_view(tmp_path: Path, postgres: str) -> None:
+    """Workers on separate roots (as on separate hosts) log to one PostgreSQL MLflow store."""
+    name = f"pgt_{uuid.uuid4().hex[:8]}"
+    tracking = _fresh_database(f"mlflow_{uuid.uuid4().hex[:8]}")
+    cfg = _config(tmp_path, name, sampler="random")
+    try:
+        procs = [
+            _start(
+                tmp_path / f"host{i}",
+                "--config",
+                str(cfg),
+                "--storage",
+                postgres,
+                "--tracking-uri",
+                tracking,
+                command="worker",
+            )
+            for i in range(3)
+        ]
+        _wait_all(procs)
+        _check_study(postgres, name, 12, tracking)
+        finals = list(tmp_path.glob(f"host*/models/hpo_derived/{name}/*.keras"))
+        assert len(finals) == 1  # written by the one elected worker, on its own root
+    finally:
+        _drop(postgres, name)
+        _drop_database(tracking)
+
+
+@pytest.mark.slow
+def test_three_processes_on_redis(tmp_path: Path, redis_url: str) -> None:
+    """Optuna's journal storage on Redis: shared budget, distinct params, one finisher."""
+    name = f"rd_{uuid.uuid4().hex[:8]}"
+    cfg = _config(tmp_path, name, sampler="random")
+    root = tmp_path / "root"
+    try:
+        procs = [_start(root, "--config", str(cfg), "--storage", redis_url) for _ in range(3)]
+        _wait_all(procs)
+        _check_study(redis_url, name, 12, f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
+        listed = subprocess.run(
+            [sys.executable, "-m", "hpolab.cli.main", "studies", "--storage", redis_url],
+            capture_output=True,
+            text=True,
+            env=ENV,
+            cwd=root,
+        )
+        assert listed.returncode == 0 and name in listed.stdout and ":hpolab" not in listed.stdout
+    finally:
+        _drop(redis_url, name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("when", ["mid_trial", "near_the_end"])
+def test_a_killed_worker_costs_no_trial(tmp_path: Path, when: str) -> None:
+    """kill -9 of one of 3 workers: the others recover its trial; the full budget is run."""
+    name = f"kill_{when}"
+    data = write_csv(tmp_path / "d.csv", n=400)
+    cfg = small_config(
+        tmp_path / "k.yaml",
+        data,
+        name=name,
+        n_trials=9,
+        heartbeat_interval=1,
+        grace_period=3,
+    )
+    raw = yaml.safe_load(cfg.read_text())
+    raw["training"].update(epochs=40, patience=40, batch_size=8)  # trials of a few seconds
+    cfg.write_text(yaml.safe_dump(raw))
+    root = tmp_path / "root"
+    procs = [_start(root, "--config", str(cfg)) for _ in range(3)]
+    storage = f"sqlite:///{root / 'hpo_studies' / f'{name}.db'}"
+    victim = procs[0]
+    at_least = 0 if when == "mid_trial" else 7
+    _wait_for_running_trial(storage, f"{name}.mlp", victim.pid, finished_before=at_least)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    _wait_all(procs[1:])
+    trials = optuna.load_study(study_name=f"{name}.mlp", storage=storage).trials
+    states = collections.Counter(t.state for t in trials)
+    assert states[TrialState.COMPLETE] == 9 and states[TrialState.RUNNING] == 0, states
+    assert states[TrialState.FAIL] == 1  # the killed one, re-queued and run by a survivor
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(name)
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    assert all(r.info.status != "RUNNING" for r in runs)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_of_a_pool(tmp_path: Path) -> None:
+    """SIGINT to a pool: exit 130 soon, nothing left running, the rerun completes."""
+    data = write_csv(tmp_path / "d.csv", n=400)
+    cfg = small_config(tmp_path / "c.yaml", data, name="intr", n_trials=8)
+    raw = yaml.safe_load(cfg.read_text())
+    raw["training"].update(epochs=40, patience=40, batch_size=8)
+    cfg.write_text(yaml.safe_dump(raw))
+    proc = _start(tmp_path, "--config", str(cfg), "--workers", "2")
+    storage = f"sqlite:///{tmp_path / 'hpo_studies' / 'intr.db'}"
+    _wait_for_running_trial(storage, "intr.mlp", None)
+    proc.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - start < 40
+    trials = optuna.load_study(study_name="intr.mlp", storage=storage).trials
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert [t for t in trials if t.state == TrialState.WAITING]  # re-queued
+    resumed = _run(tmp_path, "--config", str(cfg), "--workers", "2", "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    trials = optuna.load_study(study_name="intr.mlp", storage=storage).trials
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 8
+
+
+# -- helpers --------------------------------------------------------------------------------
+def _wait_for_running_trial(
+    storage: str, study: str, pid: int | None, finished_before: int = 0, timeout: float = 240
+) -> None:
+    """Wait until ``pid`` (any worker if None) is mid-trial, after ``finished_before`` trials."""
+    import sqlite3
+
+    db = storage.removeprefix("sqlite:///")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        if not Path(db).exists():
+            continue
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+                done = conn.execute(
+                    "SELECT COUNT(*) FROM trials t JOIN studies s USING (study_id) "
+                    "WHERE s.study_name = ? AND t.state = 'COMPLETE'",
+                    (study,),
+                ).fetchone()[0]
+                rows = conn.execute(
+                    "SELECT a.value_json, COUNT(v.trial_intermediate_value_id) FROM trials t "
+                    "JOIN studies s USING (study_id) "
+                    "JOIN trial_user_attributes a ON a.trial_id = t.trial_id AND a.key = 'worker' "
+                    "LEFT JOIN trial_intermediate_values v ON v.trial_id = t.trial_id "
+                    "WHERE s.study_name = ? AND t.state = 'RUNNING' GROUP BY t.trial_id",
+                    (study,),
+                ).fetchall()
+        except sqlite3.OperationalError:
+            continue
+        if done < finished_before:
+            continue
+        for worker, n_values in rows:
+            if n_values >= 2 and (pid is None or f'"pid": {pid}' in worker):
+                return
+    raise AssertionError(f"no running trial of {pid} caught in {study}")
+
+
+def _drop(storage: str, name: str) -> None:
+    store = open_storage(storage, 10, None, 0)
+    for study in (f"{name}.mlp", f"{name}:hpolab"):
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=study, storage=store)
+
+
+def _fresh_database(name: str) -> str:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(PG, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine.dispose()
+    return PG.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_database(url: str) -> None:
+    import sqlalchemy
+
+    name = url.rsplit("/", 1)[1]
+    engine = sqlalchemy.create_engine(PG, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    engine.dispose()
