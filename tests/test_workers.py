@@ -93,6 +93,34 @@ def test_elections_lowest_live_claim_wins(tmp_path: Path) -> None:
     assert model_types_in(storage, "s") == []
 
 
+def test_a_lapsed_lease_recovers_a_trial_of_another_host(redis_url: str) -> None:
+    """Redis journal storage has no heartbeats: a trial without beats is re-queued."""
+    from hpolab.progress import QuietReporter
+    from hpolab.search.loop import BEAT, Lease, _recover_stale
+
+    storage = open_storage(redis_url, 10, None, 3)
+    name = f"lease_{uuid.uuid4().hex[:8]}"
+    study = optuna.create_study(study_name=f"{name}.mlp", storage=storage)
+    try:
+        lease = Lease(interval=0.2, grace=1.0)
+        beaten = lease.keep(lambda trial: time.sleep(0.7) or 1.0)
+        study.optimize(beaten, n_trials=1)
+        assert BEAT in study.trials[0].system_attrs  # a live trial beats
+        trial = study.ask()
+        trial.suggest_float("x", 0, 1)
+        study._storage.set_trial_user_attr(trial._trial_id, "worker", {"host": "elsewhere"})
+        study._storage.set_trial_system_attr(trial._trial_id, BEAT, time.time() - 0.5)
+        _recover_stale(study, storage, None, QuietReporter(), lease)
+        assert study.trials[1].state == TrialState.RUNNING  # its lease has not lapsed yet
+        time.sleep(0.7)
+        _recover_stale(study, storage, None, QuietReporter(), lease)
+        states = [t.state for t in study.trials]
+        assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING]
+        assert study.trials[2].params == study.trials[1].params
+    finally:
+        _drop(redis_url, name)
+
+
 def test_bad_shared_storage_urls_are_one_line_errors(tmp_path: Path) -> None:
     for url, expected in [
         ("redis://127.0.0.1:1", "cannot open redis://127.0.0.1:1"),
@@ -153,7 +181,8 @@ def _check_study(
     storage: str, name: str, n_trials: int, tracking_uri: str, grid_points: int | None = None
 ) -> list[optuna.trial.FrozenTrial]:
     """The whole budget done, no duplicates, one parent, one run per trial, one final."""
-    trials = optuna.load_study(study_name=f"{name}.mlp", storage=storage).trials
+    store = open_storage(storage, 10, None, 0)
+    trials = optuna.load_study(study_name=f"{name}.mlp", storage=store).trials
     states = collections.Counter(t.state for t in trials)
     assert states[TrialState.RUNNING] == 0 and states[TrialState.WAITING] == 0
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
@@ -272,41 +301,53 @@ def test_three_processes_on_redis(tmp_path: Path, redis_url: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("when", ["mid_trial", "near_the_end"])
-def test_a_killed_worker_costs_no_trial(tmp_path: Path, when: str) -> None:
+@pytest.mark.parametrize(
+    ("when", "kind"),
+    [("mid_trial", "postgres"), ("mid_trial", "redis"), ("near_the_end", "sqlite")],
+)
+def test_a_killed_worker_costs_no_trial(
+    tmp_path: Path, when: str, kind: str, request: pytest.FixtureRequest
+) -> None:
     """kill -9 of one of 3 workers: the others recover its trial; the full budget is run."""
-    name = f"kill_{when}"
+    name = f"kill_{uuid.uuid4().hex[:8]}"
     data = write_csv(tmp_path / "d.csv", n=400)
     cfg = small_config(
-        tmp_path / "k.yaml",
-        data,
-        name=name,
-        n_trials=9,
-        heartbeat_interval=1,
-        grace_period=3,
+        tmp_path / "k.yaml", data, name=name, n_trials=9, heartbeat_interval=1, grace_period=3
     )
     raw = yaml.safe_load(cfg.read_text())
     raw["training"].update(epochs=40, patience=40, batch_size=8)  # trials of a few seconds
     cfg.write_text(yaml.safe_dump(raw))
     root = tmp_path / "root"
-    procs = [_start(root, "--config", str(cfg)) for _ in range(3)]
-    storage = f"sqlite:///{root / 'hpo_studies' / f'{name}.db'}"
-    victim = procs[0]
-    at_least = 0 if when == "mid_trial" else 7
-    _wait_for_running_trial(storage, f"{name}.mlp", victim.pid, finished_before=at_least)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    _wait_all(procs[1:])
-    trials = optuna.load_study(study_name=f"{name}.mlp", storage=storage).trials
-    states = collections.Counter(t.state for t in trials)
-    assert states[TrialState.COMPLETE] == 9 and states[TrialState.RUNNING] == 0, states
-    assert states[TrialState.FAIL] == 1  # the killed one, re-queued and run by a survivor
-    from mlflow.tracking import MlflowClient
+    storage = {
+        "postgres": lambda: request.getfixturevalue("postgres"),
+        "redis": lambda: request.getfixturevalue("redis_url"),
+        "sqlite": lambda: f"sqlite:///{root / 'hpo_studies' / f'{name}.db'}",
+    }[kind]()
+    procs = [_start(root, "--config", str(cfg), "--storage", storage) for _ in range(3)]
+    try:
+        victim = procs[0]
+        at_least = 0 if when == "mid_trial" else 7
+        _wait_for_running_trial(storage, f"{name}.mlp", victim.pid, finished_before=at_least)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        _wait_all(procs[1:])
+        store = open_storage(storage, 10, None, 0)
+        trials = optuna.load_study(study_name=f"{name}.mlp", storage=store).trials
+        states = collections.Counter(t.state for t in trials)
+        assert states[TrialState.COMPLETE] == 9 and states[TrialState.RUNNING] == 0, states
+        assert states[TrialState.FAIL] == 1  # the killed one, re-queued and run by a survivor
+        from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name(name)
-    runs = client.search_runs([experiment.experiment_id], max_results=1000)
-    assert all(r.info.status != "RUNNING" for r in runs)
+        client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
+        experiment = client.get_experiment_by_name(name)
+        runs = client.search_runs([experiment.experiment_id], max_results=1000)
+        assert all(r.info.status != "RUNNING" for r in runs)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+        if kind != "sqlite":
+            _drop(storage, name)
 
 
 @pytest.mark.slow
@@ -339,37 +380,61 @@ def _wait_for_running_trial(
     storage: str, study: str, pid: int | None, finished_before: int = 0, timeout: float = 240
 ) -> None:
     """Wait until ``pid`` (any worker if None) is mid-trial, after ``finished_before`` trials."""
-    import sqlite3
-
-    db = storage.removeprefix("sqlite:///")
     deadline = time.monotonic() + timeout
+    store = None
     while time.monotonic() < deadline:
         time.sleep(0.3)
-        if not Path(db).exists():
+        if storage.startswith("sqlite:///"):
+            rows = _sqlite_running(storage.removeprefix("sqlite:///"), study)
+        else:
+            store = store or open_storage(storage, 10, None, 0)
+            try:
+                rows = _running(optuna.load_study(study_name=study, storage=store).trials)
+            except KeyError:  # not created yet
+                continue
+        if rows is None or rows[0] < finished_before:
             continue
-        try:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-                done = conn.execute(
-                    "SELECT COUNT(*) FROM trials t JOIN studies s USING (study_id) "
-                    "WHERE s.study_name = ? AND t.state = 'COMPLETE'",
-                    (study,),
-                ).fetchone()[0]
-                rows = conn.execute(
-                    "SELECT a.value_json, COUNT(v.trial_intermediate_value_id) FROM trials t "
-                    "JOIN studies s USING (study_id) "
-                    "JOIN trial_user_attributes a ON a.trial_id = t.trial_id AND a.key = 'worker' "
-                    "LEFT JOIN trial_intermediate_values v ON v.trial_id = t.trial_id "
-                    "WHERE s.study_name = ? AND t.state = 'RUNNING' GROUP BY t.trial_id",
-                    (study,),
-                ).fetchall()
-        except sqlite3.OperationalError:
-            continue
-        if done < finished_before:
-            continue
-        for worker, n_values in rows:
-            if n_values >= 2 and (pid is None or f'"pid": {pid}' in worker):
-                return
+        if any(n >= 2 and (pid is None or worker.get("pid") == pid) for worker, n in rows[1]):
+            return
     raise AssertionError(f"no running trial of {pid} caught in {study}")
+
+
+def _running(trials: list) -> tuple[int, list[tuple[dict, int]]]:
+    done = sum(t.state == TrialState.COMPLETE for t in trials)
+    running = [
+        (t.user_attrs.get("worker", {}), len(t.intermediate_values))
+        for t in trials
+        if t.state == TrialState.RUNNING
+    ]
+    return done, running
+
+
+def _sqlite_running(db: str, study: str) -> tuple[int, list[tuple[dict, int]]] | None:
+    """Read-only with sqlite3: opening the storage with Optuna while the workers are still
+    creating its tables would race them for the schema."""
+    import json
+    import sqlite3
+
+    if not Path(db).exists():
+        return None
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            done = conn.execute(
+                "SELECT COUNT(*) FROM trials t JOIN studies s USING (study_id) "
+                "WHERE s.study_name = ? AND t.state = 'COMPLETE'",
+                (study,),
+            ).fetchone()[0]
+            rows = conn.execute(
+                "SELECT a.value_json, COUNT(v.trial_intermediate_value_id) FROM trials t "
+                "JOIN studies s USING (study_id) "
+                "JOIN trial_user_attributes a ON a.trial_id = t.trial_id AND a.key = 'worker' "
+                "LEFT JOIN trial_intermediate_values v ON v.trial_id = t.trial_id "
+                "WHERE s.study_name = ? AND t.state = 'RUNNING' GROUP BY t.trial_id",
+                (study,),
+            ).fetchall()
+    except sqlite3.OperationalError:
+        return None
+    return done, [(json.loads(worker), n) for worker, n in rows]
 
 
 def _drop(storage: str, name: str) -> None:

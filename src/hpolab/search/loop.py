@@ -5,8 +5,11 @@ Speaks Optuna only: the objective is a callable, tracking and progress are passe
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import optuna
@@ -30,6 +33,58 @@ if TYPE_CHECKING:
     from hpolab.search.objective import Objective
 
 _FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+BEAT = "hpolab_beat"
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Liveness of trials on a storage without heartbeats (Redis journal, gRPC proxy).
+
+    Optuna records heartbeats only in its RDB storage. Elsewhere each running trial
+    beats here instead: a trial attribute set to the wall-clock time every ``interval``
+    seconds; a trial whose last beat is older than ``grace`` seconds is a dead worker's
+    (on any host), and is failed and re-queued up to ``max_retries`` times.
+    """
+
+    interval: float = 10.0
+    grace: float = 30.0
+    max_retries: int = 3
+
+    @classmethod
+    def of(cls, cfg: StudyConfig) -> Lease:
+        interval = cfg.study.heartbeat_interval
+        grace = cfg.study.grace_period or 3 * interval
+        return cls(interval, grace, cfg.study.max_retries)
+
+    def expired(self, trial: optuna.trial.FrozenTrial, now: float) -> bool:
+        beat = trial.system_attrs.get(BEAT)
+        return beat is not None and now - float(beat) > self.grace
+
+    def keep(self, objective: Callable[[optuna.Trial], float]) -> Callable[[optuna.Trial], float]:
+        """``objective`` with a beat every ``interval`` seconds while it runs."""
+
+        def beating(trial: optuna.Trial) -> float:
+            storage, trial_id = trial.study._storage, trial._trial_id
+            stop = threading.Event()
+
+            def beat() -> None:
+                while True:
+                    try:
+                        storage.set_trial_system_attr(trial_id, BEAT, time.time())
+                    except Exception:  # the trial ended meanwhile: nothing left to beat
+                        return
+                    if stop.wait(self.interval):
+                        return
+
+            thread = threading.Thread(target=beat, name="hpolab-lease", daemon=True)
+            thread.start()
+            try:
+                return objective(trial)
+            finally:
+                stop.set()
+                thread.join(timeout=5)
+
+        return beating
 
 
 def counted_trials(study: optuna.Study) -> int:
@@ -66,7 +121,8 @@ def search_trials(
         for values in space.grid().values():
             grid_total *= len(values)
         target = min(target, grid_total)
-    settle_running(study, storage, tracker, reporter)
+    lease = None if _has_heartbeats(storage) else Lease.of(cfg)
+    settle_running(study, storage, tracker, reporter, lease)
     reporter.start(mt, target, min(counted_trials(study), target))
     deadline = time.monotonic() + cfg.study.timeout if cfg.study.timeout else None
 
@@ -83,7 +139,7 @@ def search_trials(
 
     reporter.trial_done(mt, min(counted_trials(study), target), best_or_none(study))
     while True:
-        _recover_stale(study, storage, tracker, reporter, cfg.study.max_retries)
+        _recover_stale(study, storage, tracker, reporter, lease)
         remaining = target - counted_trials(study)
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         done = grid and study.sampler.is_exhausted(study) and not waiting
@@ -94,7 +150,7 @@ def search_trials(
         if done or (remaining <= 0 and not waiting):
             # The study is done only when no other worker still runs a trial: one of a
             # worker that died is recovered (re-queued) once stale, and run here.
-            if not _wait_for_others(study, storage, tracker, reporter, time_left):
+            if not _wait_for_others(study, storage, tracker, reporter, time_left, lease):
                 break
             continue
         before = len(study.trials)
@@ -102,7 +158,7 @@ def search_trials(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.optimize(
-                    objective,
+                    objective if lease is None else lease.keep(objective),
                     n_trials=max(remaining, len(waiting), 1),
                     timeout=time_left,
                     catch=(TrialFailed,),
@@ -122,6 +178,7 @@ def _wait_for_others(
     tracker: StudyTracker | None,
     reporter: Reporter,
     time_left: float | None,
+    lease: Lease | None,
 ) -> bool:
     """Wait while other workers run trials; True if one was re-queued (to be run here)."""
     running = _running_numbers(study)
@@ -135,7 +192,7 @@ def _wait_for_others(
     interval = _poll_interval(storage)
     while deadline is None or time.monotonic() < deadline:
         time.sleep(interval)
-        _recover_stale(study, storage, tracker, reporter)
+        _recover_stale(study, storage, tracker, reporter, lease)
         if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return True
         if not _running_numbers(study):
@@ -143,8 +200,12 @@ def _wait_for_others(
     return False
 
 
+def _has_heartbeats(storage: BaseStorage) -> bool:
+    return isinstance(storage, RDBStorage) and storage.get_heartbeat_interval() is not None
+
+
 def _poll_interval(storage: BaseStorage) -> float:
-    if isinstance(storage, RDBStorage) and storage.get_heartbeat_interval() is not None:
+    if _has_heartbeats(storage):
         return min(2.0, max(0.2, (storage.get_heartbeat_interval() or 1) / 2))
     return 1.0
 
@@ -154,18 +215,18 @@ def _recover_stale(
     storage: BaseStorage,
     tracker: StudyTracker | None,
     reporter: Reporter,
-    max_retries: int = 3,
+    lease: Lease | None = None,
 ) -> None:
     """Fail trials whose worker died (no heartbeat), re-queue them, mirror it in MLflow."""
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if not running:
         pass
-    elif isinstance(storage, RDBStorage) and storage.get_heartbeat_interval() is not None:
+    elif _has_heartbeats(storage):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             fail_stale_trials(study)
     else:
-        _recover_dead_workers(study, storage, running, tracker, reporter, max_retries)
+        _recover_dead_workers(study, storage, running, tracker, reporter, lease or Lease())
     _report_recovered(study, storage, tracker, reporter)
 
 
@@ -175,17 +236,20 @@ def _recover_dead_workers(
     running: list[optuna.trial.FrozenTrial],
     tracker: StudyTracker | None,
     reporter: Reporter,
-    max_retries: int,
+    lease: Lease,
 ) -> None:
-    """Without heartbeats (journal storage): recover trials of workers known to be gone.
+    """Without heartbeats (journal storage, gRPC proxy): recover trials of dead workers.
 
-    A trial records its worker (host, pid); one whose process no longer exists on this
-    host is failed and re-queued like a stale trial of a storage with heartbeats.
+    A trial whose lease expired (no beat for ``grace`` seconds, any host), or whose
+    worker process no longer exists on this host, is failed and re-queued like a stale
+    trial of a storage with heartbeats.
     """
     recovered = []
+    now = time.time()
     for trial in running:
         worker = trial.user_attrs.get(WORKER)
-        if worker is None or WorkerId.from_dict(worker).is_alive():
+        gone = worker is not None and not WorkerId.from_dict(worker).is_alive()
+        if not (gone or lease.expired(trial, now)):
             continue
         try:
             if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
@@ -193,7 +257,9 @@ def _recover_dead_workers(
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another worker recovered it first
         failed = storage.get_trial(trial._trial_id)
-        RetryHeartbeatStaleTrialCallback(max_retry=max_retries)(study, failed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            RetryHeartbeatStaleTrialCallback(max_retry=lease.max_retries)(study, failed)
         recovered.append(trial.number)
         run_id = trial.user_attrs.get("mlflow_run_id")
         if tracker is not None and run_id:
@@ -232,7 +298,11 @@ def _running_numbers(study: optuna.Study) -> set[int]:
 
 
 def settle_running(
-    study: optuna.Study, storage: BaseStorage, tracker: StudyTracker | None, reporter: Reporter
+    study: optuna.Study,
+    storage: BaseStorage,
+    tracker: StudyTracker | None,
+    reporter: Reporter,
+    lease: Lease | None = None,
 ) -> None:
     """Before searching, tell trials of a live worker from those of a stopped process.
 
@@ -240,7 +310,7 @@ def settle_running(
     still fresh, so wait until each such trial either beats again (its worker is alive),
     finishes, or goes stale (it is then failed and re-queued): at most the grace period.
     """
-    _recover_stale(study, storage, tracker, reporter)
+    _recover_stale(study, storage, tracker, reporter, lease)
     pending = _running_numbers(study)
     if not pending or not isinstance(storage, RDBStorage):
         return  # without heartbeats, trials of workers known dead were just recovered

@@ -9,7 +9,9 @@ import optuna
 from hpolab.errors import StorageError
 from hpolab.search.storage import is_sql_url, open_storage, redact
 
-# Heartbeats are sent by the workers through the proxy; these are the storage's defaults.
+# Optuna's gRPC client sends no heartbeats: workers behind the proxy keep their trials
+# alive with hpolab's lease instead (see hpolab.search.loop.Lease). This only opens the
+# database as the workers would.
 _HEARTBEAT_INTERVAL = 10
 
 
