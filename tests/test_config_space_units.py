@@ -147,7 +147,9 @@ def test_grid_sampler_runs_every_point_once() -> None:
 )
 def test_samplers_by_name(name: str, cls: str) -> None:
     space = SearchSpace({"x": ParamSpec(type="categorical", choices=[1, 2])})
-    assert type(make_sampler(name, space, 0)).__name__ == cls
+    assert type(make_sampler(name, space, None)).__name__ == cls
+    seeded = make_sampler(name, space, 0)  # seeded per trial, except grid (fixed order)
+    assert type(getattr(seeded, "current", seeded)).__name__ == cls
 
 
 def test_pruners_by_name() -> None:

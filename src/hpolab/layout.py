@@ -6,6 +6,7 @@ workspaces can coexist and tests can run in a temporary directory.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -230,6 +231,22 @@ def atomic_save(target: Path, save: Callable[[Path], None], suffix: str = "") ->
     """Call ``save(tmp_path)`` and move the result onto ``target`` atomically."""
     with atomic_path(target, suffix=suffix) as tmp:
         save(tmp)
+
+
+@contextmanager
+def file_lock(target: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside ``target`` (``<target>.lock``) for one host's processes.
+
+    For first-time creation of local databases by workers starting together; workers on
+    other hosts coordinate through the study storage instead.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(target.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def file_sha256(path: Path) -> str:

@@ -197,9 +197,12 @@ def print_summary(result, layout, reporter) -> None:  # noqa: ANN001 - rich obje
     if finals:
         console.print(f"final models: {rel(finals[0].parent)}/")
     console.print(f"storage:      {result.storage_url}")
-    console.print(
-        f"MLflow UI:    mlflow ui --backend-store-uri {result.tracking_uri}", soft_wrap=True
-    )
+    if result.tracking_uri.startswith(("http://", "https://")):
+        console.print(f"MLflow UI:    {result.tracking_uri}", soft_wrap=True)
+    else:
+        console.print(
+            f"MLflow UI:    mlflow ui --backend-store-uri {result.tracking_uri}", soft_wrap=True
+        )
     root = "" if layout.root == Path.cwd().resolve() else f" --root {layout.root}"
     console.print(
         f"next:         hpolab status {result.study}{root}; hpolab report {result.study}{root}; "

@@ -253,18 +253,18 @@ class _StudyContext:
         }
         before = {mt: len(study.trials) for mt, study in studies.items()}
         targets = {mt: _target(self.cfg, space) for mt, space in spaces.items()}
-        t0 = time.perf_counter()
         tracked = self.tracker is not None
         pool = Pool(self.cfg, self.layout, studies, targets, self.reporter, tracked)
         with self._interruptible():
             pool.run()
         self.reporter.stop()
-        seconds = time.perf_counter() - t0
         for mt, study in studies.items():
             new = study.get_trials(deepcopy=False)[before[mt] :]
-            # Workers record each trial's training time; the rest is storage and tracking.
+            # Worker time: trials ran side by side, so each trial's own duration is summed;
+            # workers record each trial's training time, the rest is storage and tracking.
+            seconds = sum(_duration(t) for t in new)
             training = sum(float(t.user_attrs.get("fit_seconds", 0.0)) for t in new)
-            outcome.timing.add(len(new), len(new), seconds / len(studies), training)
+            outcome.timing.add(len(new), len(new), seconds, training)
             self.finish_model_type(mt, spaces[mt], study, outcome, len(new), seconds, training)
         return outcome
 
@@ -421,6 +421,12 @@ class _StudyContext:
                     sidecar.test_metrics,
                 )
             outcome.summaries[mt] = summary
+
+
+def _duration(trial: optuna.trial.FrozenTrial) -> float:
+    if trial.datetime_start is None or trial.datetime_complete is None:
+        return 0.0
+    return (trial.datetime_complete - trial.datetime_start).total_seconds()
 
 
 def _target(cfg: StudyConfig, space: SearchSpace) -> int:

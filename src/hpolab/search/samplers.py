@@ -44,6 +44,11 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
         self._seed = seed
         self._current = factory(seed)
 
+    @property
+    def current(self) -> optuna.samplers.BaseSampler:
+        """The Optuna sampler of the current (or last) trial."""
+        return self._current
+
     def for_trial(self, number: int) -> int:
         """The seed of trial ``number``."""
         state = np.random.SeedSequence([self._seed, number]).generate_state(1)

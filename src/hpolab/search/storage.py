@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import time
@@ -19,6 +20,7 @@ from optuna.storages import (
 )
 
 from hpolab.errors import StorageError
+from hpolab.layout import file_lock
 
 # Prefix of hpolab metadata in Optuna study user attributes.
 META = "hpolab"
@@ -61,12 +63,32 @@ def open_storage(
     except Exception as exc:  # the client libraries raise many types; all mean "cannot open".
         raise _cannot_open(url, exc) from None
     engine_kwargs: dict[str, Any] = {}
+    lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
         # Waits for a lock held by another local worker instead of failing at once.
         engine_kwargs["connect_args"] = {"timeout": 60}
+        # Local workers starting together on a new file would race to create its tables.
+        lock = file_lock(path)
     else:
         engine_kwargs["pool_pre_ping"] = True
+    try:
+        with lock:
+            return _open_rdb_storage(
+                url, engine_kwargs, heartbeat_interval, grace_period, max_retries
+            )
+    except OSError as exc:  # the folder cannot hold the database (or its lock)
+        raise _cannot_open(url, exc) from None
+
+
+def _open_rdb_storage(
+    url: str,
+    engine_kwargs: dict[str, Any],
+    heartbeat_interval: int,
+    grace_period: int | None,
+    max_retries: int,
+) -> RDBStorage:
     for attempt in range(3):
         try:
             return _rdb_storage(url, engine_kwargs, heartbeat_interval, grace_period, max_retries)

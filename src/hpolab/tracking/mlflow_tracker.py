@@ -7,12 +7,11 @@ reconciled from the other when a study resumes.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import random
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,8 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
+
+from hpolab.layout import file_lock  # noqa: E402
 
 ROLE_TAG = "hpolab.role"
 STATE_TAG = "hpolab.state"
@@ -92,7 +93,11 @@ class StudyTracker:
         if tracking_uri.startswith("sqlite:"):
             artifacts_dir.mkdir(parents=True, exist_ok=True)
             artifact_dir = artifacts_dir / study
-        with _store_lock(tracking_uri):
+        # MLflow creates (migrates) its database on first use; two processes doing it at
+        # once leave a local SQLite store half-built, so one goes first.
+        local = tracking_uri.startswith("sqlite:///")
+        lock = file_lock(Path(tracking_uri.removeprefix("sqlite:///"))) if local else nullcontext()
+        with lock:
             for attempt in range(5):
                 try:
                     self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
@@ -315,26 +320,6 @@ class StudyTracker:
         except MlflowException:
             return False
         return True
-
-
-@contextmanager
-def _store_lock(tracking_uri: str) -> Iterator[None]:
-    """Serialize the first use of a local SQLite tracking store by workers starting together.
-
-    MLflow creates (migrates) its database on first use; two processes doing it at once
-    leave a SQLite store half-built, so a file lock beside it lets one go first.
-    """
-    if not tracking_uri.startswith("sqlite:///"):
-        yield
-        return
-    lock_path = Path(tracking_uri.removeprefix("sqlite:///") + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _finite(value: Any) -> bool:
