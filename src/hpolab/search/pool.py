@@ -1,9 +1,10 @@
 """A pool of local worker processes searching one study (``--workers N``).
 
-The launching process sets the study up (storage, MLflow parent run, Optuna studies),
-starts N workers that only search (``hpolab worker --no-finish``), shows the progress
-of the whole study from the storage, and finishes the study itself once they exit. Each
-worker gets a share of the cores (thread limits) and, where GPUs are visible, its own.
+The launching process is worker 0: it sets the study up (storage, MLflow parent run,
+Optuna studies), starts N - 1 more workers that only search (``hpolab worker
+--no-finish``), searches alongside them (its progress display counts every worker's
+trials), and finishes the study once they are done. Each worker gets a share of the cores
+(thread limits) and, where GPUs are visible, its own device.
 """
 
 from __future__ import annotations
@@ -18,18 +19,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-import optuna
-from optuna.trial import TrialState
-
 from hpolab.config import StudyConfig
 from hpolab.errors import WorkersFailed
 from hpolab.layout import Layout
 from hpolab.progress import Reporter
-from hpolab.search.loop import best_or_none, counted_trials
 from hpolab.search.workers import plan_devices, thread_budget, visible_gpus, worker_environment
 
 # How long workers get to re-queue their trial and end their runs after Ctrl-C.
 STOP_GRACE_SECONDS = 30.0
+# Thread limits a user set in the environment win over the pool's plan.
+_USER_SETTABLE = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+
+
+def plan(n_workers: int) -> list[dict[str, str]]:
+    """Environment of each local worker: its share of the cores and its GPU, if any."""
+    threads = thread_budget(n_workers)
+    devices = plan_devices(n_workers, visible_gpus())
+    envs = []
+    for index in range(n_workers):
+        env = worker_environment(index, n_workers, devices, threads)
+        for key in _USER_SETTABLE:
+            if key in os.environ:
+                env[key] = os.environ[key]
+        envs.append(env)
+    return envs
+
+
+def limit_this_process(n_workers: int) -> None:
+    """Give this process (worker 0) its share before TensorFlow starts its thread pools."""
+    os.environ.update(plan(n_workers)[0])
 
 
 @dataclass
@@ -42,41 +60,36 @@ class _Worker:
 
 @dataclass
 class Pool:
-    """N local workers on one study; :meth:`run` returns when all have exited."""
+    """The N - 1 local workers that join this process on a study."""
 
     cfg: StudyConfig
     layout: Layout
-    studies: dict[str, optuna.Study]
-    targets: dict[str, int]
     reporter: Reporter
     track: bool = True
     workers: list[_Worker] = field(default_factory=list)
 
-    def run(self) -> None:
-        """Start the workers, follow the study until they exit; Ctrl-C stops them all."""
+    def start(self) -> None:
+        """Start workers 1 .. N - 1 on the study this process has set up."""
         n = self.cfg.study.workers
         folder = self.layout.results_dir(self.cfg.study.name) / "workers"
         folder.mkdir(parents=True, exist_ok=True)
         config_path = folder / "config.json"
         config_path.write_text(json.dumps(self._worker_config(), indent=1), encoding="utf-8")
-        threads = thread_budget(n)
-        devices = plan_devices(n, visible_gpus())
-        for index in range(n):
-            env = worker_environment(index, n, devices, threads)
-            self.workers.append(self._start(index, config_path, folder, env))
-        device_note = "" if devices[0] is None else f", GPUs {','.join(map(str, devices))}"
-        self.reporter.message(
-            f"{n} workers started ({threads} thread(s) each{device_note}); logs in {folder}"
-        )
+        envs = plan(n)
         try:
-            self._follow()
-        except KeyboardInterrupt:
+            for index in range(1, n):
+                self.workers.append(self._start(index, config_path, folder, envs[index]))
+        except BaseException:
             self.stop()
             raise
-        finally:
-            for worker in self.workers:
-                worker.log.close()
-        self._check_exits()
+        device = envs[0].get("CUDA_VISIBLE_DEVICES")
+        note = (
+            "" if device is None else f", GPUs {', '.join(e['CUDA_VISIBLE_DEVICES'] for e in envs)}"
+        )
+        self.reporter.message(
+            f"{n} workers ({envs[0]['TF_NUM_INTRAOP_THREADS']} thread(s) each{note}): "
+            f"this process and {n - 1} more; their logs in {folder}"
+        )
 
     def _worker_config(self) -> dict[str, object]:
         """The resolved config every worker loads: one process each, same storage."""
@@ -104,7 +117,7 @@ class Pool:
         if not self.track:
             command.append("--no-mlflow")
         log_path = folder / f"worker-{index}.log"
-        log = open(log_path, "ab")  # noqa: SIM115 - closed in run()
+        log = open(log_path, "ab")  # noqa: SIM115 - closed in wait() / stop()
         process = subprocess.Popen(
             command,
             stdout=log,
@@ -116,32 +129,30 @@ class Pool:
         )
         return _Worker(index, process, log_path, log)
 
-    def _follow(self) -> None:
-        """One progress display for the whole study, read from the storage."""
-        for mt, study in self.studies.items():
-            self.reporter.start(mt, self.targets[mt], min(counted_trials(study), self.targets[mt]))
-        reported: set[tuple[str, int]] = set()
-        while True:
-            running = any(w.process.poll() is None for w in self.workers)
-            for mt, study in self.studies.items():
-                self._report(mt, study, reported)
-            if not running:
-                return
-            time.sleep(1.0)
-
-    def _report(self, mt: str, study: optuna.Study, reported: set[tuple[str, int]]) -> None:
-        trials = study.get_trials(deepcopy=False)
-        for trial in trials:
-            if trial.state == TrialState.FAIL and (mt, trial.number) not in reported:
-                reported.add((mt, trial.number))
-                reason = trial.user_attrs.get("error", "see the trial's MLflow run")
-                self.reporter.message(f"{mt}: trial {trial.number} failed: {reason}")
-        done = min(counted_trials(study), self.targets[mt])
-        self.reporter.trial_done(mt, done, best_or_none(study))
+    def wait(self) -> None:
+        """Wait for every worker to exit; say which failed; fail if all did."""
+        try:
+            for worker in self.workers:
+                worker.process.wait()
+        except BaseException:
+            self.stop()
+            raise
+        self._close_logs()
+        failed = [w for w in self.workers if w.process.returncode != 0]
+        for worker in failed:
+            tail = worker.log_path.read_text(errors="replace").strip().splitlines()[-3:]
+            self.reporter.message(
+                f"worker {worker.index} exited with code {worker.process.returncode} "
+                f"(log {worker.log_path}): " + " | ".join(tail)
+            )
+        if failed and len(failed) == len(self.workers):
+            raise WorkersFailed(
+                f"all {len(failed)} other workers failed; see their logs in "
+                f"{failed[0].log_path.parent}"
+            )
 
     def stop(self) -> None:
         """Interrupt every worker once, wait for them to clean up, kill stragglers."""
-        self.reporter.stop()
         for worker in self.workers:
             if worker.process.poll() is None:
                 worker.process.send_signal(signal.SIGINT)
@@ -151,19 +162,11 @@ class Pool:
             try:
                 worker.process.wait(timeout=remaining)
             except subprocess.TimeoutExpired:
+                # Its running trial goes stale and is recovered by the next run.
                 worker.process.kill()
                 worker.process.wait()
+        self._close_logs()
 
-    def _check_exits(self) -> None:
-        """Say which workers failed; fail if none succeeded."""
-        failed = [w for w in self.workers if w.process.returncode not in (0, None)]
-        for worker in failed:
-            tail = worker.log_path.read_text(errors="replace").strip().splitlines()[-3:]
-            self.reporter.message(
-                f"worker {worker.index} exited with code {worker.process.returncode} "
-                f"(log {worker.log_path}): " + " | ".join(tail)
-            )
-        if failed and len(failed) == len(self.workers):
-            raise WorkersFailed(
-                f"all {len(failed)} workers failed; see their logs in {failed[0].log_path.parent}"
-            )
+    def _close_logs(self) -> None:
+        for worker in self.workers:
+            worker.log.close()

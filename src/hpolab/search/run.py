@@ -29,7 +29,7 @@ from hpolab.reporting import ModelTypeSummary, write_combined_results, write_res
 from hpolab.search.finish import draw_plots, final_model, log_parent_summary, summarize
 from hpolab.search.loop import search_trials
 from hpolab.search.objective import Objective
-from hpolab.search.pool import Pool
+from hpolab.search.pool import Pool, limit_this_process
 from hpolab.search.retrain import FinalModelInfo
 from hpolab.search.samplers import make_sampler
 from hpolab.search.setup import check_stored, delete_study, open_study, parent_run
@@ -137,6 +137,8 @@ def run_study(
     reporter = reporter or QuietReporter()
     started = time.perf_counter()
     name = cfg.study.name
+    if cfg.study.workers > 1 and worker_index is None:
+        limit_this_process(cfg.study.workers)  # before TensorFlow starts its thread pools
     data = load_dataset(cfg.data, layout.preprocessing_cache_dir)
     cfg = cfg.for_task(data.task)
     spaces = _check_model_types(cfg, data)
@@ -149,13 +151,13 @@ def run_study(
         delete_study(name, storage, layout, reporter, tracking_uri=tracking_uri)
     check_stored(cfg, storage, spaces, data)
     _announce(cfg, data, layout, url, reporter)
-    elections = Elections(storage, name, WorkerId.current(worker_index))
+    pool = cfg.study.workers > 1 and worker_index is None
+    elections = Elections(storage, name, WorkerId.current(0 if pool else worker_index))
     tracker = StudyTracker(tracking_uri, layout.artifacts_dir, name) if track else None
     parent_id = parent_run(cfg, storage, tracker, spaces, elections)
     context = _StudyContext(
         cfg, data, layout, storage, tracker, parent_id, reporter, elections, finish
     )
-    pool = cfg.study.workers > 1 and worker_index is None
     outcome = context.search_pool(spaces) if pool else context.search_all(spaces)
     if finish:
         context.write_study_results(outcome)
@@ -245,27 +247,17 @@ class _StudyContext:
         return outcome
 
     def search_pool(self, spaces: dict[str, SearchSpace]) -> _Outcome:
-        """Let ``study.workers`` local processes search, then finish every model type here."""
-        outcome = _Outcome()
-        studies = {
-            mt: open_study(self.cfg, self.storage, mt, space, self.data, self.parent_id)
-            for mt, space in spaces.items()
-        }
-        before = {mt: len(study.trials) for mt, study in studies.items()}
-        targets = {mt: _target(self.cfg, space) for mt, space in spaces.items()}
-        tracked = self.tracker is not None
-        pool = Pool(self.cfg, self.layout, studies, targets, self.reporter, tracked)
-        with self._interruptible():
-            pool.run()
-        self.reporter.stop()
-        for mt, study in studies.items():
-            new = study.get_trials(deepcopy=False)[before[mt] :]
-            # Worker time: trials ran side by side, so each trial's own duration is summed;
-            # workers record each trial's training time, the rest is storage and tracking.
-            seconds = sum(_duration(t) for t in new)
-            training = sum(float(t.user_attrs.get("fit_seconds", 0.0)) for t in new)
-            outcome.timing.add(len(new), len(new), seconds, training)
-            self.finish_model_type(mt, spaces[mt], study, outcome, len(new), seconds, training)
+        """Search with ``study.workers - 1`` more local processes, finishing here."""
+        for mt, space in spaces.items():  # the studies exist before the others join
+            open_study(self.cfg, self.storage, mt, space, self.data, self.parent_id)
+        pool = Pool(self.cfg, self.layout, self.reporter, self.tracker is not None)
+        pool.start()
+        try:
+            outcome = self.search_all(spaces)
+        except BaseException:
+            pool.stop()
+            raise
+        pool.wait()
         return outcome
 
     @contextmanager
@@ -421,12 +413,6 @@ class _StudyContext:
                     sidecar.test_metrics,
                 )
             outcome.summaries[mt] = summary
-
-
-def _duration(trial: optuna.trial.FrozenTrial) -> float:
-    if trial.datetime_start is None or trial.datetime_complete is None:
-        return 0.0
-    return (trial.datetime_complete - trial.datetime_start).total_seconds()
 
 
 def _target(cfg: StudyConfig, space: SearchSpace) -> int:
