@@ -18,7 +18,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from helpers import RUN_HPO, run_cli, small_config, write_csv
+from helpers import RUN_HPO, completed_in_process, run_cli, small_config, write_csv
 from optuna.trial import TrialState
 
 from hpolab.config import load_config
@@ -103,16 +103,17 @@ def test_a_lapsed_lease_recovers_a_trial_of_another_host(redis_url: str) -> None
     study = optuna.create_study(study_name=f"{name}.mlp", storage=storage)
     try:
         lease = Lease(interval=0.2, grace=1.0)
-        beaten = lease.keep(lambda trial: time.sleep(0.7) or 1.0)
+        beaten = lease.keep(lambda trial: time.sleep(0.7) or 1.0, storage)
         study.optimize(beaten, n_trials=1)
         assert BEAT in study.trials[0].system_attrs  # a live trial beats
         trial = study.ask()
         trial.suggest_float("x", 0, 1)
-        study._storage.set_trial_user_attr(trial._trial_id, "worker", {"host": "elsewhere"})
-        study._storage.set_trial_system_attr(trial._trial_id, BEAT, time.time() - 0.5)
+        # A worker on another host beat once, long ago (a re-queued trial carries such a
+        # beat): the start of this attempt counts, so the lease has not lapsed yet.
+        storage.set_trial_system_attr(trial._trial_id, BEAT, time.time() - 60)
         _recover_stale(study, storage, None, QuietReporter(), lease)
-        assert study.trials[1].state == TrialState.RUNNING  # its lease has not lapsed yet
-        time.sleep(0.7)
+        assert study.trials[1].state == TrialState.RUNNING
+        time.sleep(1.3)
         _recover_stale(study, storage, None, QuietReporter(), lease)
         states = [t.state for t in study.trials]
         assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING]
@@ -133,6 +134,12 @@ def test_bad_shared_storage_urls_are_one_line_errors(tmp_path: Path) -> None:
         assert "Traceback" not in proc.stderr
     proc = run_cli("--workers", "0", root=tmp_path)
     assert proc.returncode == 2 and "study.workers" in proc.stderr
+    proc = run_cli("--tracking-uri", "nowhere", root=tmp_path)
+    assert proc.returncode == 2 and "'nowhere' is not a tracking URI" in proc.stderr
+    from hpolab.cli.main import main
+
+    proc = completed_in_process(main, "worker", "--reset", "--root", str(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 2 and "error: --reset: a worker joins a study" in proc.stderr
     assert not (tmp_path / "hpo_studies").exists() and not (tmp_path / "mlruns").exists()
 
 

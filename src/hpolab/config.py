@@ -235,6 +235,16 @@ class StudySection(_Strict):
         except ConfigError as exc:
             raise ValueError(str(exc).split(": ", 1)[1]) from None
 
+    @field_validator("tracking_uri")
+    @classmethod
+    def _looks_like_a_uri(cls, uri: str | None) -> str | None:
+        if uri is not None and "://" not in uri and not uri.startswith("databricks"):
+            raise ValueError(
+                f"{uri!r} is not a tracking URI; give http://host:5000 (mlflow server), "
+                "postgresql://user@host:5432/db or sqlite:////path/to/mlflow.db"
+            )
+        return uri
+
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, metric: str) -> str:

@@ -6,6 +6,13 @@ one-line message and exit code 2 instead of a traceback.
 
 from __future__ import annotations
 
+import re
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
 
 class HpolabError(Exception):
     """Root of every error hpolab raises on purpose (bad input, inconsistent state)."""
@@ -31,6 +38,10 @@ class StudyNotFoundError(HpolabError):
 
 class StorageError(HpolabError):
     """The Optuna storage cannot be opened."""
+
+
+class TrackingError(HpolabError):
+    """The MLflow tracking store cannot be used."""
 
 
 class TrialFailed(HpolabError):

@@ -6,7 +6,6 @@ workspaces can coexist and tests can run in a temporary directory.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -21,6 +20,7 @@ from typing import Any
 from hpolab.errors import ConfigError
 
 ROOT_ENV = "HPOLAB_ROOT"
+TRACKING_ENV = "MLFLOW_TRACKING_URI"
 # A workspace root as callers give it: a path, or None for ``$HPOLAB_ROOT`` / the current
 # directory (see :meth:`Layout.from_root`).
 Root = str | os.PathLike[str] | None
@@ -132,7 +132,13 @@ class Layout:
 
     @property
     def tracking_uri(self) -> str:
-        return f"sqlite:///{self.tracking_db}"
+        """Where MLflow runs go: ``$MLFLOW_TRACKING_URI`` if set, else the root's store."""
+        return os.environ.get(TRACKING_ENV) or f"sqlite:///{self.tracking_db}"
+
+    @property
+    def shared_tracking(self) -> bool:
+        """Whether runs go to a tracking store outside the root (``$MLFLOW_TRACKING_URI``)."""
+        return self.tracking_uri != f"sqlite:///{self.tracking_db}"
 
     @property
     def artifacts_dir(self) -> Path:
@@ -240,6 +246,8 @@ def file_lock(target: Path) -> Iterator[None]:
     For first-time creation of local databases by workers starting together; workers on
     other hosts coordinate through the study storage instead.
     """
+    import fcntl  # POSIX only; imported here so the rest of the module loads everywhere
+
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.with_name(target.name + ".lock"), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

@@ -36,5 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from hpolab.search.proxy import serve
 
-    serve(args.storage, args.host, args.port)
+    try:
+        serve(args.storage, args.host, args.port)
+    except KeyboardInterrupt:
+        print("storage proxy stopped", flush=True)
+        return 130
     return 0

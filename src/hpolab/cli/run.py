@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from hpolab.cli.common import Parser, add_root_option, guarded, parse, quiet_libraries
@@ -128,7 +131,39 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    joining = hasattr(args, "worker_index")  # hpolab worker
+    if joining and args.reset:
+        from hpolab.errors import ConfigError
+
+        raise ConfigError(
+            "--reset: a worker joins a study that others share and must not delete it; "
+            "reset with run_hpo.py --reset or hpolab delete first"
+        )
+    if joining and args.workers is None:
+        args.workers = 1  # one process per `hpolab worker`, whatever the config's pool size
     quiet_libraries()
+    with _sigterm_as_interrupt():
+        return _run(args)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """A service stop (SIGTERM) ends the study like Ctrl-C: trial re-queued, runs ended."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _run(args: argparse.Namespace) -> int:
     from hpolab.api import run_study
     from hpolab.layout import Layout
     from hpolab.progress import QuietReporter, RichReporter

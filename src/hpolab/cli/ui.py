@@ -111,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         out.print(f"optuna-dashboard for {name}: http://{host}:{args.dashboard_port}/")
+    if layout.shared_tracking and layout.tracking_uri.startswith(("http://", "https://")):
+        out.print(f"MLflow runs are on the tracking server {layout.tracking_uri}: open it there")
+        return 0
     out.print(f"MLflow UI for {layout.root}: http://{host}:{args.port}/  (Ctrl-C stops it)")
     command = mlflow_command(layout.tracking_uri, str(layout.artifacts_dir), host, args.port)
     try:

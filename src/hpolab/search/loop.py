@@ -26,7 +26,6 @@ from hpolab.errors import TrialFailed
 from hpolab.progress import Reporter
 from hpolab.search.space import SearchSpace
 from hpolab.search.storage import heartbeats, take_recovered
-from hpolab.search.workers import WORKER, WorkerId
 from hpolab.tracking import StudyTracker
 
 if TYPE_CHECKING:
@@ -57,22 +56,33 @@ class Lease:
         return cls(interval, grace, cfg.study.max_retries)
 
     def expired(self, trial: optuna.trial.FrozenTrial, now: float) -> bool:
-        beat = trial.system_attrs.get(BEAT)
-        return beat is not None and now - float(beat) > self.grace
+        """Whether ``trial`` has not beaten for ``grace`` seconds since it started.
 
-    def keep(self, objective: Callable[[optuna.Trial], float]) -> Callable[[optuna.Trial], float]:
+        A re-queued trial carries its dead predecessor's last beat: the start of this
+        attempt counts as a beat, so it is not failed before its own first one.
+        """
+        beat = float(trial.system_attrs.get(BEAT, 0.0))
+        start = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
+        last = max(beat, start)
+        return last > 0 and now - last > self.grace
+
+    def keep(
+        self, objective: Callable[[optuna.Trial], float], storage: BaseStorage
+    ) -> Callable[[optuna.Trial], float]:
         """``objective`` with a beat every ``interval`` seconds while it runs."""
 
         def beating(trial: optuna.Trial) -> float:
-            storage, trial_id = trial.study._storage, trial._trial_id
+            trial_id = trial._trial_id
             stop = threading.Event()
 
             def beat() -> None:
                 while True:
                     try:
                         storage.set_trial_system_attr(trial_id, BEAT, time.time())
-                    except Exception:  # the trial ended meanwhile: nothing left to beat
-                        return
+                    except optuna.exceptions.UpdateFinishedTrialError:
+                        return  # the trial ended meanwhile
+                    except Exception:  # noqa: S110 - a missed beat is made up next time
+                        pass
                     if stop.wait(self.interval):
                         return
 
@@ -158,7 +168,7 @@ def search_trials(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.optimize(
-                    objective if lease is None else lease.keep(objective),
+                    objective if lease is None else lease.keep(objective, storage),
                     n_trials=max(remaining, len(waiting), 1),
                     timeout=time_left,
                     catch=(TrialFailed,),
@@ -219,13 +229,11 @@ def _recover_stale(
 ) -> None:
     """Fail trials whose worker died (no heartbeat), re-queue them, mirror it in MLflow."""
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    if not running:
-        pass
-    elif _has_heartbeats(storage):
+    if running and _has_heartbeats(storage):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             fail_stale_trials(study)
-    else:
+    elif running:
         _recover_dead_workers(study, storage, running, tracker, reporter, lease or Lease())
     _report_recovered(study, storage, tracker, reporter)
 
@@ -240,16 +248,13 @@ def _recover_dead_workers(
 ) -> None:
     """Without heartbeats (journal storage, gRPC proxy): recover trials of dead workers.
 
-    A trial whose lease expired (no beat for ``grace`` seconds, any host), or whose
-    worker process no longer exists on this host, is failed and re-queued like a stale
-    trial of a storage with heartbeats.
+    A trial whose lease expired (no beat for ``grace`` seconds, whichever host ran it)
+    is failed and re-queued like a stale trial of a storage with heartbeats.
     """
     recovered = []
     now = time.time()
     for trial in running:
-        worker = trial.user_attrs.get(WORKER)
-        gone = worker is not None and not WorkerId.from_dict(worker).is_alive()
-        if not (gone or lease.expired(trial, now)):
+        if not lease.expired(trial, now):
             continue
         try:
             if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
@@ -261,14 +266,8 @@ def _recover_dead_workers(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             RetryHeartbeatStaleTrialCallback(max_retry=lease.max_retries)(study, failed)
         recovered.append(trial.number)
-        run_id = trial.user_attrs.get("mlflow_run_id")
-        if tracker is not None and run_id:
-            tracker.mark_failed(run_id, "the worker stopped during this trial; re-queued")
     if recovered:
-        reporter.message(
-            f"{study.study_name}: trial(s) {', '.join(map(str, recovered))} were left running "
-            "by a stopped process; marked failed and their parameters re-queued"
-        )
+        _mirror_recovered(study, recovered, tracker, reporter)
 
 
 def _report_recovered(
@@ -280,8 +279,14 @@ def _report_recovered(
     than this in-memory check is needed after each trial.
     """
     numbers = take_recovered(storage, study.study_name)
-    if not numbers:
-        return
+    if numbers:
+        _mirror_recovered(study, numbers, tracker, reporter)
+
+
+def _mirror_recovered(
+    study: optuna.Study, numbers: list[int], tracker: StudyTracker | None, reporter: Reporter
+) -> None:
+    """Mark the recovered trials' MLflow runs failed and say which were re-queued."""
     trials = study.get_trials(deepcopy=False)
     for number in numbers:
         run_id = trials[number].user_attrs.get("mlflow_run_id")
@@ -337,7 +342,9 @@ def requeue_interrupted(
         return
     trial = study.trials[objective.current_trial]
     if trial.state == TrialState.FAIL:
-        RetryHeartbeatStaleTrialCallback()(study, trial)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            RetryHeartbeatStaleTrialCallback()(study, trial)
         if tracker is not None and objective.current_run_id:
             tracker.mark_failed(objective.current_run_id, "interrupted; re-queued")
 

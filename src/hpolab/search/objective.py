@@ -16,6 +16,7 @@ from hpolab.data.dataset import Dataset
 from hpolab.errors import TrialFailed
 from hpolab.models import is_keras
 from hpolab.search.space import SearchSpace, params_key
+from hpolab.search.workers import WORKER
 from hpolab.tracking import StudyTracker
 from hpolab.training.cross_validation import fold_datasets
 from hpolab.training.evaluation import rounded
@@ -72,7 +73,7 @@ class Objective:
         self.current_trial = trial.number
         self.trials_run += 1
         if self.worker is not None:
-            trial.set_user_attr("worker", self.worker)
+            trial.set_user_attr(WORKER, self.worker)
         params = self.space.suggest(trial)
         duplicate = self._duplicate_value(trial, params)
         if duplicate is not None:

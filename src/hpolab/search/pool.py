@@ -27,6 +27,8 @@ from hpolab.search.workers import plan_devices, thread_budget, visible_gpus, wor
 
 # How long workers get to re-queue their trial and end their runs after Ctrl-C.
 STOP_GRACE_SECONDS = 30.0
+# Set in each started worker's environment (its index).
+POOL_INDEX_ENV = "HPOLAB_WORKER_INDEX"
 # Thread limits a user set in the environment win over the pool's plan.
 _USER_SETTABLE = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
 
@@ -48,6 +50,17 @@ def plan(n_workers: int) -> list[dict[str, str]]:
 def limit_this_process(n_workers: int) -> None:
     """Give this process (worker 0) its share before TensorFlow starts its thread pools."""
     os.environ.update(plan(n_workers)[0])
+    apply_thread_limits()
+
+
+def apply_thread_limits() -> None:
+    """Apply this worker's planned thread limits (from its environment) to TensorFlow."""
+    from hpolab.training.fit import limit_threads
+
+    intra = os.environ.get("TF_NUM_INTRAOP_THREADS")
+    inter = os.environ.get("TF_NUM_INTEROP_THREADS", "1")
+    if intra and intra.isdigit() and inter.isdigit():
+        limit_threads(int(intra), int(inter))
 
 
 @dataclass

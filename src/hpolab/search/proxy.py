@@ -22,10 +22,16 @@ def serve(url: str, host: str, port: int) -> None:
             f"--storage: the proxy serves a database storage, not {redact(url)}; "
             "give a SQLAlchemy URL such as postgresql://user@host:5432/dbname"
         )
-    storage = open_storage(url, _HEARTBEAT_INTERVAL, None, max_retries=3)
-    from optuna.storages import run_grpc_proxy_server
+    from optuna.storages import get_storage, run_grpc_proxy_server
 
+    # Optuna's cached wrapper: the proxy answers repeated reads without the database.
+    storage = get_storage(open_storage(url, _HEARTBEAT_INTERVAL, None, max_retries=3))
     print(f"serving {redact(url)} on grpc://{host}:{port} (Ctrl-C stops)", flush=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        run_grpc_proxy_server(storage, host=host, port=port)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            run_grpc_proxy_server(storage, host=host, port=port)
+    except RuntimeError as exc:  # gRPC cannot bind the address
+        raise StorageError(
+            f"--host/--port: cannot serve on {host}:{port}: {exc}; choose a free port"
+        ) from None

@@ -22,20 +22,19 @@ import optuna
 
 from hpolab.config import StudyConfig
 from hpolab.data import Dataset, load_dataset
-from hpolab.final_models import FinalModelStore
 from hpolab.layout import Layout
 from hpolab.progress import QuietReporter, Reporter
 from hpolab.reporting import ModelTypeSummary, write_combined_results, write_results
 from hpolab.search.finish import draw_plots, final_model, log_parent_summary, summarize
 from hpolab.search.loop import search_trials
 from hpolab.search.objective import Objective
-from hpolab.search.pool import Pool, limit_this_process
+from hpolab.search.pool import POOL_INDEX_ENV, Pool, apply_thread_limits, limit_this_process
 from hpolab.search.retrain import FinalModelInfo
 from hpolab.search.samplers import make_sampler
 from hpolab.search.setup import check_stored, delete_study, open_study, parent_run
 from hpolab.search.space import SearchSpace
 from hpolab.search.storage import open_storage, redact
-from hpolab.search.workers import Elections, WorkerId
+from hpolab.search.workers import WORKER, Elections, WorkerId
 from hpolab.tracking import StudyTracker
 from hpolab.training.fit import check_builds
 
@@ -136,11 +135,62 @@ def run_study(
     """
     reporter = reporter or QuietReporter()
     started = time.perf_counter()
-    name = cfg.study.name
-    if cfg.study.workers > 1 and worker_index is None:
+    local_pool = cfg.study.workers > 1 and worker_index is None
+    if local_pool:
         limit_this_process(cfg.study.workers)  # before TensorFlow starts its thread pools
+        worker_index = 0
+    elif os.environ.get(POOL_INDEX_ENV):  # a worker started by a local pool
+        apply_thread_limits()
     data = load_dataset(cfg.data, layout.preprocessing_cache_dir)
     cfg = cfg.for_task(data.task)
+    pool = Pool(cfg, layout, reporter, track) if local_pool else None
+    if pool is not None and not reset:
+        pool.start()  # their start-up overlaps this process's checks and set-up
+    try:
+        context, spaces = _set_up(cfg, data, layout, reporter, reset, track, worker_index)
+        context.finish = finish
+        if pool is not None and not pool.workers:
+            pool.start()  # after the reset, which they must not race
+        try:
+            outcome = context.search_all(spaces)
+            if pool is not None:
+                pool.wait()
+            if finish:
+                context.write_study_results(outcome)
+        finally:
+            context.elections.release()  # nothing of this worker's holds up a later run
+    except BaseException:
+        if pool is not None:
+            pool.stop()
+        raise
+    return StudyResult(
+        study=cfg.study.name,
+        metric=cfg.study.metric,
+        direction=cfg.study.resolved_direction,
+        storage_url=context.storage_url,
+        tracking_uri=context.tracking_uri,
+        parent_run_id=context.parent_id,
+        combined_results_path=layout.combined_results_file(cfg.study.name),
+        models=outcome.results,
+        seconds=time.perf_counter() - started,
+        new_trials=outcome.timing.new_trials,
+        mean_overhead_seconds=outcome.timing.overhead_per_trial(),
+        study_new_trials=outcome.timing.study_new_trials,
+        finished_by=outcome.finished_by,
+    )
+
+
+def _set_up(
+    cfg: StudyConfig,
+    data: Dataset,
+    layout: Layout,
+    reporter: Reporter,
+    reset: bool,
+    track: bool,
+    worker_index: int | None,
+) -> tuple[_StudyContext, dict[str, SearchSpace]]:
+    """Check everything, then reset if asked, open the storage and the MLflow parent run."""
+    name = cfg.study.name
     spaces = _check_model_types(cfg, data)
     url = cfg.study.storage or layout.default_storage_url(name)
     storage = open_storage(
@@ -151,36 +201,17 @@ def run_study(
         delete_study(name, storage, layout, reporter, tracking_uri=tracking_uri)
     check_stored(cfg, storage, spaces, data)
     _announce(cfg, data, layout, url, reporter)
-    pool = cfg.study.workers > 1 and worker_index is None
-    elections = Elections(storage, name, WorkerId.current(0 if pool else worker_index))
+    elections = Elections(storage, name, WorkerId.current(worker_index))
     tracker = StudyTracker(tracking_uri, layout.artifacts_dir, name) if track else None
     parent_id = parent_run(cfg, storage, tracker, spaces, elections)
-    context = _StudyContext(
-        cfg, data, layout, storage, tracker, parent_id, reporter, elections, finish
-    )
-    outcome = context.search_pool(spaces) if pool else context.search_all(spaces)
-    if finish:
-        context.write_study_results(outcome)
-    return StudyResult(
-        study=name,
-        metric=cfg.study.metric,
-        direction=cfg.study.resolved_direction,
-        storage_url=url,
-        tracking_uri=tracking_uri,
-        parent_run_id=parent_id,
-        combined_results_path=layout.combined_results_file(name),
-        models=outcome.results,
-        seconds=time.perf_counter() - started,
-        new_trials=outcome.timing.new_trials,
-        mean_overhead_seconds=outcome.timing.overhead_per_trial(),
-        study_new_trials=outcome.timing.study_new_trials,
-        finished_by=outcome.finished_by,
-    )
+    context = _StudyContext(cfg, data, layout, storage, tracker, parent_id, reporter, elections)
+    context.storage_url, context.tracking_uri = url, tracking_uri
+    return context, spaces
 
 
 def resolve_tracking_uri(cfg: StudyConfig, layout: Layout) -> str:
     """Where MLflow runs go: ``study.tracking_uri``, ``$MLFLOW_TRACKING_URI``, or the root."""
-    return cfg.study.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or layout.tracking_uri
+    return cfg.study.tracking_uri or layout.tracking_uri
 
 
 def _check_model_types(cfg: StudyConfig, data: Dataset) -> dict[str, SearchSpace]:
@@ -237,6 +268,8 @@ class _StudyContext:
     reporter: Reporter
     elections: Elections
     finish: bool = True
+    storage_url: str = ""
+    tracking_uri: str = ""
 
     def search_all(self, spaces: dict[str, SearchSpace]) -> _Outcome:
         """Search and finish each model type in turn; Ctrl-C ends the parent run as KILLED."""
@@ -244,20 +277,6 @@ class _StudyContext:
         with self._interruptible():
             for mt, space in spaces.items():
                 self.search_model_type(mt, space, outcome)
-        return outcome
-
-    def search_pool(self, spaces: dict[str, SearchSpace]) -> _Outcome:
-        """Search with ``study.workers - 1`` more local processes, finishing here."""
-        for mt, space in spaces.items():  # the studies exist before the others join
-            open_study(self.cfg, self.storage, mt, space, self.data, self.parent_id)
-        pool = Pool(self.cfg, self.layout, self.reporter, self.tracker is not None)
-        pool.start()
-        try:
-            outcome = self.search_all(spaces)
-        except BaseException:
-            pool.stop()
-            raise
-        pool.wait()
         return outcome
 
     @contextmanager
@@ -315,12 +334,14 @@ class _StudyContext:
             outcome.summaries[mt] = summary
             outcome.results[mt] = _model_result(summary, results_path, None)
             return
-        try:
+        with self.elections.holding(key):
             final = self._final_model(mt, space, study, summary, results_path)
             if self.cfg.study.plots:
                 self._plots(mt, study, summary)
-        finally:
-            self.elections.done(key)
+            # For the combined results, written by whichever worker wins that election.
+            if summary.final_model:
+                published = {"where": summary.final_model, "test_metrics": summary.test_metrics}
+                self.elections.publish(key, _FINAL, published)
         outcome.finished_here.add(mt)
         outcome.summaries[mt] = summary
         outcome.results[mt] = _model_result(summary, results_path, final)
@@ -381,7 +402,7 @@ class _StudyContext:
             self.reporter.message(f"{who} writes the study's combined results")
             outcome.finished_by = str(who)
             return
-        try:
+        with self.elections.holding(key):
             self._refresh_others(outcome)
             name = self.cfg.study.name
             write_combined_results(self.layout.combined_results_file(name), name, outcome.summaries)
@@ -389,40 +410,32 @@ class _StudyContext:
                 log_parent_summary(
                     self.tracker, self.parent_id, outcome.summaries, self.layout, name
                 )
-        finally:
-            self.elections.done(key)
-        self.elections.close()
 
     def _refresh_others(self, outcome: _Outcome) -> None:
-        """Wait for the finishers of the other model types, then summarize them anew."""
-        store = FinalModelStore(self.layout)
+        """Wait for the finishers of the other model types, then summarize them anew.
+
+        Their final models may be on another host: what they published is used.
+        """
         for mt, study in outcome.studies.items():
             if mt in outcome.finished_here:
                 continue
-            while self.elections.winner(f"finish:{mt}") is not None:
+            key = f"finish:{mt}"
+            finisher = self.elections.winner(key)
+            if finisher is not None:
+                who = WorkerId.from_dict(finisher.user_attrs.get(WORKER, {}))
+                self.reporter.message(f"waiting for {who} to finish {mt}")
+            while self.elections.winner(key) is not None:  # a dead finisher's claim lapses
                 time.sleep(1.0)
             space = SearchSpace(self.cfg.models[mt].params())
             summary = summarize(self.cfg, mt, study, space)
-            record = store.find(self.cfg.study.name, mt)
-            if record is not None and record.sidecar.best_trial == summary.best_trial:
-                sidecar = record.sidecar
-                summary.set_final_model(
-                    str(record.model_path),
-                    str(record.sidecar_path),
-                    sidecar.mlflow_run_id,
-                    sidecar.test_metrics,
-                )
+            final = self.elections.published(key, _FINAL, newest=True)
+            if final:
+                summary.final_model = final["where"]
+                summary.test_metrics = final["test_metrics"]
             outcome.summaries[mt] = summary
 
 
-def _target(cfg: StudyConfig, space: SearchSpace) -> int:
-    """The trial budget of one model type (a grid has no more points than it has)."""
-    if cfg.study.sampler != "grid":
-        return cfg.study.n_trials
-    total = 1
-    for values in space.grid().values():
-        total *= len(values)
-    return min(cfg.study.n_trials, total)
+_FINAL = "final_model"
 
 
 def _model_result(

@@ -110,11 +110,8 @@ def parent_run(
     for mt in model_types_in(storage, cfg.study.name):
         study = optuna.load_study(study_name=optuna_study_name(cfg.study.name, mt), storage=storage)
         known = known or get_meta(study).get("mlflow_parent_run_id")
-    known = known or elections.published(_PARENT, _RUN_ID)
     if known is None:
-        won, _ = elections.elect(_PARENT)
-        if not won:
-            known = elections.wait_published(_PARENT, _RUN_ID)
+        _, known = elections.elect_or_wait(_PARENT, _RUN_ID)
     parent_id, created = tracker.parent_run(known, f"hpolab study {cfg.study.name}")
     if created:
         elections.publish(_PARENT, _RUN_ID, parent_id)

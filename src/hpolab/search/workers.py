@@ -9,7 +9,10 @@ unlike a file lock that only works on one host.
 An election is a trial of a bookkeeping study ``<study>:hpolab``: each candidate adds a
 claim (a waiting trial, never run), and Optuna gives trials unique numbers in the order
 they are stored. The lowest-numbered live claim wins: a claim stored later can never beat
-one already there, so every candidate reaches the same verdict without a lock.
+one already there, so every candidate reaches the same verdict without a lock. A claim is
+live while it is not done and its holder beats it (a time stamp at least every
+``CLAIM_BEAT`` seconds): the claim of a worker that died, on any host, lapses after
+``CLAIM_GRACE`` seconds and the next candidate takes over.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -28,6 +34,9 @@ from optuna.trial import FrozenTrial, TrialState
 CLAIM = "hpolab_claim"
 WORKER = "worker"
 DONE = "done"
+BEAT = "beat"
+CLAIM_BEAT = 15.0
+CLAIM_GRACE = 90.0
 
 
 @dataclass(frozen=True)
@@ -40,9 +49,11 @@ class WorkerId:
 
     @classmethod
     def current(cls, index: int | None = None) -> WorkerId:
+        """This process."""
         return cls(socket.gethostname(), os.getpid(), index)
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON-safe form, as stored on trials and claims."""
         return asdict(self)
 
     def __str__(self) -> str:
@@ -51,6 +62,7 @@ class WorkerId:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WorkerId:
+        """The worker stored as ``data`` (see :meth:`as_dict`)."""
         return cls(str(data.get("host", "?")), int(data.get("pid", 0)), data.get("index"))
 
     def is_alive(self) -> bool:
@@ -99,7 +111,7 @@ class Elections:
         """Store this worker's claim of ``key``."""
         template = optuna.trial.create_trial(
             state=TrialState.WAITING,
-            user_attrs={CLAIM: key, WORKER: self.worker.as_dict()},
+            user_attrs={CLAIM: key, WORKER: self.worker.as_dict(), BEAT: time.time()},
         )
         try:
             trial_id = self.storage.create_new_trial(self.study_id, template_trial=template)
@@ -109,13 +121,53 @@ class Elections:
         return self.storage.get_trial(trial_id)
 
     def winner(self, key: str) -> FrozenTrial | None:
-        """The lowest-numbered claim of ``key`` not done and not of a dead process."""
+        """The lowest-numbered live claim of ``key`` (see the module docstring)."""
+        now = time.time()
         for claim in self.claims(key):
             if claim.user_attrs.get(DONE):
+                continue
+            if now - float(claim.user_attrs.get(BEAT, now)) > CLAIM_GRACE:
                 continue
             if WorkerId.from_dict(claim.user_attrs.get(WORKER, {})).is_alive():
                 return claim
         return None
+
+    @contextlib.contextmanager
+    def holding(self, key: str) -> Iterator[None]:
+        """While won ``key`` is acted on: keep its claim live, then mark it done."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(CLAIM_BEAT):
+                with contextlib.suppress(Exception):  # a missed beat is made up next time
+                    self.publish(key, BEAT, time.time())
+
+        thread = threading.Thread(target=beat, name="hpolab-claim", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+            self.done(key)
+
+    def elect_or_wait(self, key: str, name: str) -> tuple[bool, Any]:
+        """Whether this worker must produce ``name`` for ``key``, or the value another made.
+
+        Waits while the winner works; if it dies first, the election is held again.
+        """
+        while True:
+            value = self.published(key, name)
+            if value is not None:
+                return False, value
+            won, _ = self.elect(key)
+            if won:
+                return True, None
+            while self.winner(key) is not None:
+                value = self.published(key, name)
+                if value is not None:
+                    return False, value
+                time.sleep(0.2)
 
     def elect(self, key: str) -> tuple[bool, WorkerId]:
         """Claim ``key``; whether this worker won, and who did."""
@@ -153,31 +205,41 @@ class Elections:
         with contextlib.suppress(KeyError):  # another worker removed it first
             optuna.delete_study(study_name=self.name, storage=self.storage)
 
-    def published(self, key: str, name: str) -> Any:
-        """The value of ``name`` from the oldest claim of ``key`` that published it."""
-        for claim in self.claims(key):
-            if name in claim.user_attrs:
+    def published(self, key: str, name: str, newest: bool = False) -> Any:
+        """The value of ``name`` from the oldest (or newest) claim of ``key`` that has one."""
+        claims = self.claims(key)
+        for claim in reversed(claims) if newest else claims:
+            if claim.user_attrs.get(name) is not None:
                 return claim.user_attrs[name]
         return None
 
-    def wait_published(self, key: str, name: str, timeout: float = 120.0) -> Any:
-        """Wait until the winner of ``key`` publishes ``name`` (None if it died or timed out)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = self.published(key, name)
-            if value is not None:
-                return value
-            if self.winner(key) is None:
-                return None
-            time.sleep(0.2)
-        return None
+    def release(self) -> None:
+        """This worker is leaving: its claims are done; remove the study if nobody is left."""
+        me = self.worker.as_dict()
+        for claim in self.claims():
+            if claim.user_attrs.get(WORKER) == me and not claim.user_attrs.get(DONE):
+                with contextlib.suppress(Exception):
+                    self.storage.set_trial_user_attr(claim._trial_id, DONE, True)
+        self.close()
 
 
 def thread_budget(n_workers: int, cores: int | None = None) -> int:
     """Threads each of ``n_workers`` local workers may use, so they share the cores."""
     if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // max(1, n_workers))
+        cores = available_cores()
+    return max(1, cores // max(1, n_workers))
+
+
+def available_cores() -> int:
+    """Cores this process may use: CPU affinity, capped by a container's CPU quota."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:  # cgroup v2: "<quota> <period>" or "max <period>"
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores or 1, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores or 1
 
 
 def plan_devices(n_workers: int, visible: list[str]) -> list[str | None]:
@@ -219,7 +281,7 @@ def worker_environment(
         "TF_NUM_INTRAOP_THREADS": str(threads),
         "TF_NUM_INTEROP_THREADS": "1" if threads <= 2 else "2",
         "OMP_NUM_THREADS": str(threads),
-        "HPOLAB_WORKER_INDEX": str(index),
+        "HPOLAB_WORKER_INDEX": str(index),  # pool.POOL_INDEX_ENV
     }
     device = devices[index] if index < len(devices) else None
     if device is not None:

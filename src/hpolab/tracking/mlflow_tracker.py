@@ -22,6 +22,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType  # noqa: 
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from hpolab.errors import TrackingError, redact  # noqa: E402
 from hpolab.layout import file_lock  # noqa: E402
 
 ROLE_TAG = "hpolab.role"
@@ -87,10 +88,10 @@ class StudyTracker:
     def __init__(self, tracking_uri: str, artifacts_dir: Path, study: str) -> None:
         self.tracking_uri = tracking_uri
         self.study = study
-        # A local store keeps artifacts beside it; a shared store (a database every worker
-        # reaches, or an MLflow server) keeps them where its own settings say.
+        # An MLflow server keeps artifacts where its own settings say; with a database
+        # store they go under the root (for many hosts, use a server: --serve-artifacts).
         artifact_dir = None
-        if tracking_uri.startswith("sqlite:"):
+        if not tracking_uri.startswith(("http://", "https://", "databricks")):
             artifacts_dir.mkdir(parents=True, exist_ok=True)
             artifact_dir = artifacts_dir / study
         # MLflow creates (migrates) its database on first use; two processes doing it at
@@ -103,11 +104,11 @@ class StudyTracker:
                     self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
                     self.experiment_id = self._experiment(artifact_dir)
                     break
-                except Exception:
+                except Exception as exc:
                     # A shared database store being created by another worker right now:
                     # its migrations are transactional there, so a retry finds it whole.
                     if attempt == 4 or tracking_uri.startswith("sqlite:"):
-                        raise
+                        raise _unreachable(tracking_uri, exc) from None
                     time.sleep(0.5 + random.random() * (attempt + 1))
 
     def _experiment(self, artifact_dir: Path | None) -> str:
@@ -320,6 +321,16 @@ class StudyTracker:
         except MlflowException:
             return False
         return True
+
+
+def _unreachable(tracking_uri: str, exc: Exception) -> TrackingError:
+    shown = redact(tracking_uri)
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return TrackingError(
+        f"study.tracking_uri (--tracking-uri, $MLFLOW_TRACKING_URI): cannot use {shown}: "
+        f"{reason}; give http://host:5000 (mlflow server), postgresql://user@host/db or "
+        "sqlite:////path/mlflow.db, or --no-mlflow"
+    )
 
 
 def _finite(value: Any) -> bool:
