@@ -2,11 +2,18 @@
 
     python benchmarks/workers.py [--rounds 2] [--trials 12] [--storages sqlite,postgresql,redis]
 
-Part 1 runs the same study (built-in leak data, mlp, fixed epochs, no pruning) with
+Part 1 runs the same study (built-in leak data, mlp, 30 epochs without early stopping or
+pruning: trials of several seconds, as studies worth parallelizing have) with
 ``--workers 1`` and ``--workers 2``, interleaved (A B, then B A) in fresh roots, and prints
-each run's wall time, search time and best value, then the median ratio of wall times.
+each run's wall time, the span from the first trial's start to the last trial's end, and
+the best value, then the median ratios.
 
-Part 2 runs the study with one worker on each storage (SQLite file, PostgreSQL on
+Part 2 measures what this machine allows at best: the same study alone, then two
+independent copies at once (separate roots, one worker and one TensorFlow thread each,
+no MLflow); the ratio of their mean training time per trial is the slowdown any two
+concurrent trainings suffer here, whatever coordinates them (``--ceiling-only``).
+
+Part 3 runs the study with one worker on each storage (SQLite file, PostgreSQL on
 127.0.0.1:5432, Redis on 127.0.0.1:6379), interleaved, and prints the per-trial time spent
 outside training (storage, sampler, MLflow), from the results file each run writes.
 """
@@ -21,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -33,7 +41,7 @@ STORAGES = {
 }
 
 
-def config(path: Path, trials: int) -> Path:
+def config(path: Path, trials: int, epochs: int = 12, samples: int = 1200) -> Path:
     cfg = {
         "study": {
             "name": "bench",
@@ -44,9 +52,9 @@ def config(path: Path, trials: int) -> Path:
             "seed": 3,
             "plots": False,
         },
-        "data": {"source": "builtin:leak", "options": {"n_samples": 1200, "seed": 3}},
+        "data": {"source": "builtin:leak", "options": {"n_samples": samples, "seed": 3}},
         # Fixed length trials: every run does the same training work.
-        "training": {"epochs": 12, "batch_size": 32, "patience": 12},
+        "training": {"epochs": epochs, "batch_size": 32, "patience": epochs},
         "models": {
             "mlp": {
                 "search_space": {
@@ -77,6 +85,9 @@ def run(cfg: Path, root: Path, *extra: str) -> dict[str, float]:
     if proc.returncode != 0:
         raise SystemExit(f"run failed ({proc.returncode}): {proc.stderr[-2000:]}")
     results = json.loads((root / "hpo_results" / "bench" / "hpo_results_mlp.json").read_text())
+    rows = [t for t in results["trials"] if t.get("started") and t.get("duration_seconds")]
+    starts = [datetime.fromisoformat(t["started"]).timestamp() for t in rows]
+    ends = [s + t["duration_seconds"] for s, t in zip(starts, rows, strict=True)]
     timing = results["last_run_timing"]
     return {
         "wall": wall,
@@ -84,24 +95,59 @@ def run(cfg: Path, root: Path, *extra: str) -> dict[str, float]:
         "best": float(results["best_value"]),
         "outside_per_trial": float(timing["bookkeeping_seconds"]) / max(1, timing["new_trials"]),
         "trials": float(timing["new_trials"]),
+        "span": max(ends) - min(starts),
     }
 
 
 def speedup(cfg: Path, work: Path, rounds: int) -> None:
     walls: dict[int, list[float]] = {1: [], 2: []}
+    spans: dict[int, list[float]] = {1: [], 2: []}
     print(f"== --workers 1 vs --workers 2, {os.cpu_count()} CPU cores, {rounds} rounds")
     for r in range(rounds):
         for workers in (1, 2) if r % 2 == 0 else (2, 1):
             out = run(cfg, work / f"w{workers}_{r}", "--workers", str(workers))
             walls[workers].append(out["wall"])
+            spans[workers].append(out["span"])
             print(
                 f"  round {r + 1} workers {workers}: wall {out['wall']:.1f}s "
-                f"search {out['search']:.1f}s best {out['best']:.4f} trials {out['trials']:.0f}"
+                f"trials span {out['span']:.1f}s best {out['best']:.4f}"
             )
-    ratio = statistics.median(walls[1]) / statistics.median(walls[2])
+    wall1, wall2 = statistics.median(walls[1]), statistics.median(walls[2])
+    span1, span2 = statistics.median(spans[1]), statistics.median(spans[2])
+    print(f"  median wall: 1 worker {wall1:.1f}s, 2 workers {wall2:.1f}s -> {wall1 / wall2:.2f}x")
+    print(f"  median trials span: {span1:.1f}s vs {span2:.1f}s -> {span1 / span2:.2f}x")
+
+
+def ceiling(cfg: Path, work: Path) -> None:
+    """Per-trial training time of one study alone vs two independent studies at once."""
+    env = {"HPOLAB_WORKER_INDEX": "0", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+
+    def start(root: Path) -> subprocess.Popen[bytes]:
+        root.mkdir(parents=True)
+        command = [sys.executable, str(REPO / "run_hpo.py"), "--config", str(cfg), "--root"]
+        return subprocess.Popen(
+            [*command, str(root), "--no-mlflow", "-q"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **env, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            cwd=root,
+        )
+
+    def fit_per_trial(root: Path) -> float:
+        results = json.loads((root / "hpo_results" / "bench" / "hpo_results_mlp.json").read_text())
+        fits = [t["fit_seconds"] for t in results["trials"] if t.get("fit_seconds")]
+        return statistics.mean(fits)
+
+    print("== this machine's ceiling: one study alone vs two independent studies at once")
+    start(work / "alone").wait()
+    pair = [start(work / "pair_a"), start(work / "pair_b")]
+    for proc in pair:
+        proc.wait()
+    alone = fit_per_trial(work / "alone")
+    together = statistics.mean(fit_per_trial(work / d) for d in ("pair_a", "pair_b"))
     print(
-        f"  median wall: 1 worker {statistics.median(walls[1]):.1f}s, "
-        f"2 workers {statistics.median(walls[2]):.1f}s -> 2 workers {ratio:.2f}x faster"
+        f"  training per trial: alone {alone:.2f}s, two at once {together:.2f}s -> "
+        f"two concurrent trainings reach at most {2 * alone / together:.2f}x the throughput"
     )
 
 
@@ -146,13 +192,20 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--storages", default="sqlite,postgresql,redis")
     parser.add_argument("--skip-speedup", action="store_true")
+    parser.add_argument("--ceiling-only", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        cfg = config(work / "bench.yaml", args.trials)
+        long = config(work / "long.yaml", args.trials, 30, 2000)
+        if args.ceiling_only:
+            ceiling(long, work)
+            return
         if not args.skip_speedup:
-            speedup(cfg, work, args.rounds)
-        bookkeeping(cfg, work, args.rounds, args.storages.split(","))
+            speedup(long, work, args.rounds)
+            ceiling(long, work)
+        bookkeeping(
+            config(work / "short.yaml", args.trials), work, args.rounds, args.storages.split(",")
+        )
 
 
 if __name__ == "__main__":

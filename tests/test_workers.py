@@ -319,6 +319,38 @@ def test_three_processes_on_redis(tmp_path: Path, redis_url: str) -> None:
 
 
 @pytest.mark.slow
+def test_workers_through_the_grpc_storage_proxy(tmp_path: Path) -> None:
+    """hpolab storage-proxy serves a database; workers reach it as grpc://host:port."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    database = f"sqlite:///{tmp_path / 'served.db'}"
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "hpolab.cli.main", "storage-proxy", "--storage", database]
+        + ["--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=ENV,
+    )
+    try:
+        assert "serving" in proxy.stdout.readline()
+        url = f"grpc://127.0.0.1:{port}"
+        cfg = _config(tmp_path, "viaproxy", n_trials=6, sampler="random")
+        root = tmp_path / "root"
+        procs = [_start(root, "--config", str(cfg), "--storage", url) for _ in range(2)]
+        _wait_all(procs)
+        _check_study(url, "viaproxy", 6, f"sqlite:///{root / 'mlruns' / 'mlflow.db'}", workers=2)
+        trials = optuna.load_study(study_name="viaproxy.mlp", storage=database).trials
+        assert len(trials) >= 6  # stored in the database behind the proxy
+    finally:
+        proxy.send_signal(signal.SIGINT)
+        proxy.wait(timeout=30)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("when", "kind"),
     [("mid_trial", "postgres"), ("mid_trial", "redis"), ("near_the_end", "sqlite")],
