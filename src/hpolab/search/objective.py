@@ -230,15 +230,23 @@ class Objective:
         """For grid search: a configuration already evaluated is not trained again.
 
         Grid points that differ only in an inactive conditional parameter are the same
-        model; the trial records the earlier value and points at the original.
+        model; the trial records the earlier value and points at the original. A point
+        still running on another worker (two workers started a trial at the instant the
+        budget was reached) is not trained twice either: this trial is pruned.
         """
         if self.cfg.study.sampler != "grid":
             return None
         key = params_key(params)
-        for other in trial.study.get_trials(
-            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
-        ):
-            if params_key(self.space.replay(other.params)) == key and other.value is not None:
+        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
+        for other in trial.study.get_trials(deepcopy=False, states=states):
+            if other.number == trial.number or params_key(self.space.replay(other.params)) != key:
+                continue
+            if other.state == optuna.trial.TrialState.RUNNING:
+                if other.number < trial.number:
+                    trial.set_user_attr("duplicate_of", other.number)
+                    raise optuna.TrialPruned(f"grid point already running as trial {other.number}")
+                continue
+            if other.value is not None:
                 trial.set_user_attr("duplicate_of", other.number)
                 for name in ("best_epoch", "mlflow_run_id"):
                     if name in other.user_attrs:
