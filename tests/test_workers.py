@@ -426,6 +426,30 @@ def test_ctrl_c_stops_every_worker_of_a_pool(tmp_path: Path) -> None:
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 6
 
 
+@pytest.mark.slow
+def test_sigterm_ends_a_worker_like_ctrl_c(tmp_path: Path) -> None:
+    """A service stop: exit 130, its trial re-queued, no MLflow run left RUNNING."""
+    data = write_csv(tmp_path / "d.csv", n=400)
+    cfg = small_config(tmp_path / "t.yaml", data, name="term", n_trials=4)
+    raw = yaml.safe_load(cfg.read_text())
+    raw["training"].update(epochs=25, patience=25, batch_size=16)
+    cfg.write_text(yaml.safe_dump(raw))
+    proc = _start(tmp_path, "--config", str(cfg), command="worker")
+    storage = f"sqlite:///{tmp_path / 'hpo_studies' / 'term.db'}"
+    _wait_for_running_trial(storage, "term.mlp", proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    trials = optuna.load_study(study_name="term.mlp", storage=storage).trials
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert [t for t in trials if t.state == TrialState.WAITING]
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("term").experiment_id])
+    assert runs and all(r.info.status != "RUNNING" for r in runs)
+
+
 # -- helpers --------------------------------------------------------------------------------
 def _wait_for_running_trial(
     storage: str, study: str, pid: int | None, finished_before: int = 0, timeout: float = 240

@@ -25,6 +25,7 @@ from hpolab.data import Dataset, load_dataset
 from hpolab.layout import Layout
 from hpolab.progress import QuietReporter, Reporter
 from hpolab.reporting import ModelTypeSummary, write_combined_results, write_results
+from hpolab.search.catalog import best_trial
 from hpolab.search.finish import draw_plots, final_model, log_parent_summary, summarize
 from hpolab.search.loop import search_trials
 from hpolab.search.objective import Objective
@@ -323,7 +324,11 @@ class _StudyContext:
         """Summary, final model, results file and plots: by one worker only (elected)."""
         outcome.studies[mt] = study
         key = f"finish:{mt}"
-        won, who = self.elections.elect(key)
+        done_elsewhere = self._finished_elsewhere(study)
+        if done_elsewhere is not None:
+            won, who = False, done_elsewhere
+        else:
+            won, who = self.elections.elect(key)
         summary = summarize(self.cfg, mt, study, space)
         # The results file's search time includes the summary (trial rows, importance).
         summary.set_timing(added, seconds if t0 is None else time.perf_counter() - t0, training)
@@ -342,9 +347,36 @@ class _StudyContext:
             if summary.final_model:
                 published = {"where": summary.final_model, "test_metrics": summary.test_metrics}
                 self.elections.publish(key, _FINAL, published)
+            study.set_user_attr(_FINISHED, self._finish_record(study))
         outcome.finished_here.add(mt)
         outcome.summaries[mt] = summary
         outcome.results[mt] = _model_result(summary, results_path, final)
+
+    def _finish_record(self, study: optuna.Study) -> dict[str, Any]:
+        """What was finished (best trial, finished trials) by whom, on which root."""
+        best = best_trial(study)
+        return {
+            "best_trial": None if best is None else best.number,
+            "finished_trials": _finished_count(study),
+            "worker": self.elections.worker.as_dict(),
+            "root": str(self.layout.root),
+        }
+
+    def _finished_elsewhere(self, study: optuna.Study) -> WorkerId | None:
+        """The worker that already finished this very state of the study on another root.
+
+        A worker arriving after the study was finished (it started late) must not retrain
+        and register the same final model again on its own root; on the same root a
+        rerun refreshes the results and reuses the final model.
+        """
+        record = study.user_attrs.get(_FINISHED)
+        if not record:
+            return None
+        mine = self._finish_record(study)
+        same_state = all(record.get(k) == mine[k] for k in ("best_trial", "finished_trials"))
+        if not same_state or record.get("root") == mine["root"]:
+            return None
+        return WorkerId.from_dict(record.get("worker", {}))
 
     def _final_model(
         self,
@@ -436,6 +468,12 @@ class _StudyContext:
 
 
 _FINAL = "final_model"
+_FINISHED = "hpolab_finished"
+
+
+def _finished_count(study: optuna.Study) -> int:
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return len(study.get_trials(deepcopy=False, states=states))
 
 
 def _model_result(
