@@ -9,6 +9,7 @@ trials), and finishes the study once they are done. Each worker gets a share of 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -33,8 +34,12 @@ POOL_INDEX_ENV = "HPOLAB_WORKER_INDEX"
 _USER_SETTABLE = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
 
 
-def plan(n_workers: int) -> list[dict[str, str]]:
-    """Environment of each local worker: its share of the cores and its GPU, if any."""
+@functools.cache
+def plan(n_workers: int) -> tuple[dict[str, str], ...]:
+    """Environment of each local worker: its share of the cores and its GPU, if any.
+
+    Planned once per process: this process takes its share first, then starts the others.
+    """
     threads = thread_budget(n_workers)
     devices = plan_devices(n_workers, visible_gpus())
     envs = []
@@ -44,7 +49,7 @@ def plan(n_workers: int) -> list[dict[str, str]]:
             if key in os.environ:
                 env[key] = os.environ[key]
         envs.append(env)
-    return envs
+    return tuple(envs)
 
 
 def limit_this_process(n_workers: int) -> None:

@@ -205,8 +205,18 @@ def _set_up(
     elections = Elections(storage, name, WorkerId.current(worker_index))
     tracker = StudyTracker(tracking_uri, layout.artifacts_dir, name) if track else None
     parent_id = parent_run(cfg, storage, tracker, spaces, elections)
-    context = _StudyContext(cfg, data, layout, storage, tracker, parent_id, reporter, elections)
-    context.storage_url, context.tracking_uri = url, tracking_uri
+    context = _StudyContext(
+        cfg,
+        data,
+        layout,
+        storage,
+        tracker,
+        parent_id,
+        reporter,
+        elections,
+        storage_url=url,
+        tracking_uri=tracking_uri,
+    )
     return context, spaces
 
 

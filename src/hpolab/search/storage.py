@@ -36,6 +36,7 @@ def redact(url: str) -> str:
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
+_JOURNAL_SCHEMES = ("redis://", "rediss://", "unix://")
 STORAGE_HINT = (
     "give a SQLAlchemy URL such as sqlite:///path/to/study.db or "
     "postgresql://user@host:5432/dbname, redis://host:6379 or grpc://host:13000"
@@ -54,7 +55,7 @@ def open_storage(
     ``max_retries`` times).
     """
     try:
-        if url.startswith(("redis://", "rediss://", "unix://")):
+        if url.startswith(_JOURNAL_SCHEMES):
             return _journal_storage(url)
         if url.startswith("grpc://"):
             return _grpc_storage(url)
@@ -75,31 +76,9 @@ def open_storage(
         engine_kwargs["pool_pre_ping"] = True
     try:
         with lock:
-            return _open_rdb_storage(
-                url, engine_kwargs, heartbeat_interval, grace_period, max_retries
-            )
+            return _rdb_storage(url, engine_kwargs, heartbeat_interval, grace_period, max_retries)
     except OSError as exc:  # the folder cannot hold the database (or its lock)
         raise _cannot_open(url, exc) from None
-
-
-def _open_rdb_storage(
-    url: str,
-    engine_kwargs: dict[str, Any],
-    heartbeat_interval: int,
-    grace_period: int | None,
-    max_retries: int,
-) -> RDBStorage:
-    for attempt in range(3):
-        try:
-            return _rdb_storage(url, engine_kwargs, heartbeat_interval, grace_period, max_retries)
-        except Exception as exc:  # SQLAlchemy raises many types; all mean "cannot open".
-            # Workers starting together on a new database race to create its schema; the
-            # loser sees an IntegrityError and succeeds on a second try.
-            if "IntegrityError" in type(exc).__name__ and attempt < 2:
-                time.sleep(0.5 + random.random())
-                continue
-            raise _cannot_open(url, exc) from None
-    raise AssertionError("unreachable")
 
 
 def _cannot_open(url: str, exc: BaseException) -> StorageError:
@@ -138,7 +117,7 @@ def _grpc_storage(url: str) -> BaseStorage:
 
 def is_sql_url(url: str) -> bool:
     """Whether ``url`` is a SQLAlchemy URL (Optuna's RDB storage) rather than Redis or gRPC."""
-    return not url.startswith(("redis://", "rediss://", "unix://", "grpc://"))
+    return not url.startswith((*_JOURNAL_SCHEMES, "grpc://"))
 
 
 def _rdb_storage(
@@ -148,16 +127,26 @@ def _rdb_storage(
     grace_period: int | None,
     max_retries: int,
 ) -> RDBStorage:
-    with warnings.catch_warnings():
-        # Heartbeats are marked experimental by Optuna; they are what makes resume safe.
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period or 3 * heartbeat_interval,
-            heartbeat_stale_trial_callback=RequeueStaleTrial(max_retry=max_retries),
-        )
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():
+                # Heartbeats are marked experimental by Optuna; they make resume safe.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period or 3 * heartbeat_interval,
+                    heartbeat_stale_trial_callback=RequeueStaleTrial(max_retry=max_retries),
+                )
+            break
+        except Exception as exc:  # SQLAlchemy raises many types; all mean "cannot open".
+            # Workers starting together on a new database race to create its schema; the
+            # loser sees an IntegrityError and succeeds on a second try.
+            if "IntegrityError" in type(exc).__name__ and attempt < 2:
+                time.sleep(0.5 + random.random())
+                continue
+            raise _cannot_open(url, exc) from None
     if url.startswith("sqlite"):
         _serialize_sqlite_writes(storage.engine)
     return storage
