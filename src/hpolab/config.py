@@ -85,6 +85,8 @@ TRAINING_KEYS = (
 PREPROCESSING_KEYS = ("frame_length", "frame_step")
 # Callbacks a config can switch on (hpolab.training.callbacks).
 CALLBACK_KEYS = ("checkpoint", "reduce_lr_on_plateau", "metrics_log", "tensorboard")
+# Settings of reduce_lr_on_plateau (Keras' ReduceLROnPlateau arguments).
+PLATEAU_KEYS = ("factor", "patience", "min_lr", "cooldown", "min_delta")
 # hpolab's own losses (hpolab.training.losses), all for classification.
 CLASSIFICATION_LOSSES = (
     "focal",
@@ -92,7 +94,11 @@ CLASSIFICATION_LOSSES = (
     "weighted_categorical_crossentropy",
     "weighted_crossentropy",
     "cost_sensitive",
+    "leak_aware",
+    "leak_aware_loss",
 )
+# Losses that take per-class weights as an option (class_weights goes to them).
+WEIGHTED_LOSSES = ("weighted_categorical_crossentropy", "weighted_crossentropy")
 # A grid larger than this is almost certainly a mistake (a float range without a step).
 MAX_GRID_POINTS = 100_000
 
@@ -322,11 +328,35 @@ class TrainingSection(_Strict):
         description="arguments of the loss, e.g. {gamma: 2} for focal, "
         "{class_weights: balanced} for weighted_categorical_crossentropy",
     )
-    lr_schedule: Literal["constant", "linear", "cosine", "exponential", "polynomial"] = "constant"
+    optimizer_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="arguments of the Keras optimizer, e.g. {beta_1: 0.9, beta_2: 0.999}",
+    )
+    lr_schedule: Literal["constant", "linear", "cosine", "exponential", "polynomial", "warmup"] = (
+        "constant"
+    )
     warmup_epochs: int = Field(default=0, ge=0)
     min_learning_rate: float = Field(default=0.0, ge=0)
+    lr_schedule_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="schedule settings in optimizer steps: warmup_steps, decay_steps, "
+        "decay_rate, initial_lr, min_lr, power (they override the epoch-based defaults)",
+    )
     class_weight: Literal["balanced"] | dict[str | int, float] | None = Field(
-        default=None, description="classification: 'balanced' or {label: weight}"
+        default=None, description="classification: 'balanced' or {label or class index: weight}"
+    )
+    metrics: list[str] | None = Field(
+        default=None,
+        description="Keras metrics computed while training (default: accuracy for "
+        "classification); the study's own metrics are always computed",
+    )
+    early_stopping: bool = Field(
+        default=True, description="stop after 'patience' epochs without improvement"
+    )
+    monitor: str | None = Field(
+        default=None,
+        description="metric early stopping, checkpoints and reduce-on-plateau watch "
+        "(default and, in a study, always: study.metric)",
     )
     callbacks: dict[str, Any] = Field(
         default_factory=dict,
@@ -334,6 +364,11 @@ class TrainingSection(_Strict):
         "min_lr}, metrics_log: csv | json, tensorboard: true",
     )
     verbose: int = Field(default=0, ge=0, le=2)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _guide_keys(cls, raw: Any) -> Any:
+        return translate_guide_keys(raw) if isinstance(raw, Mapping) else raw
 
     @field_validator("callbacks")
     @classmethod
@@ -345,7 +380,96 @@ class TrainingSection(_Strict):
                 raise ValueError(f"unknown callback {key!r}; {hint}use {', '.join(CALLBACK_KEYS)}")
         if callbacks.get("metrics_log") not in (None, False, "csv", "json"):
             raise ValueError("metrics_log must be csv or json")
+        plateau = callbacks.get("reduce_lr_on_plateau")
+        if isinstance(plateau, Mapping):
+            for key in plateau:
+                if key not in PLATEAU_KEYS:
+                    raise ValueError(
+                        f"reduce_lr_on_plateau: unknown key {key!r}; use {', '.join(PLATEAU_KEYS)}"
+                    )
         return callbacks
+
+
+# Keys of the training design guide and the hpolab key each one becomes.
+GUIDE_TRAINING_KEYS = {
+    "loss_config": "loss_options",
+    "optimizer_config": "optimizer_options",
+    "lr_schedule_config": "lr_schedule_options",
+}
+GUIDE_CALLBACK_KEYS = {
+    "early_stopping": "early_stopping",
+    "early_stopping_patience": "patience",
+    "early_stopping_monitor": "monitor",
+    "checkpoint_monitor": "monitor",
+    "reduce_lr_monitor": "monitor",
+    "model_checkpoint": "callbacks.checkpoint",
+    "reduce_lr_factor": "callbacks.reduce_lr_on_plateau.factor",
+    "reduce_lr_patience": "callbacks.reduce_lr_on_plateau.patience",
+    "reduce_lr_min_lr": "callbacks.reduce_lr_on_plateau.min_lr",
+}
+
+
+def translate_guide_keys(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A training section written with the design guide's keys, in hpolab's keys.
+
+    ``loss_config`` is ``loss_options``, ``callbacks.early_stopping_patience`` is
+    ``patience``, ``class_weights`` goes to the loss when it is a weighted loss and to
+    ``class_weight`` otherwise (see the README's table). Giving a key under both names
+    is an error, so nothing is silently dropped.
+    """
+    data = dict(raw)
+    for guide, own in GUIDE_TRAINING_KEYS.items():
+        if guide in data:
+            _move(data, guide, own, data.pop(guide))
+    if "class_weights" in data:
+        weights = data.pop("class_weights")
+        if data.get("loss") in WEIGHTED_LOSSES:
+            options = dict(data.get("loss_options") or {})
+            _move(options, "class_weights", "class_weights", weights, into="loss_options")
+            data["loss_options"] = options
+        else:
+            _move(data, "class_weights", "class_weight", weights)
+    callbacks = data.get("callbacks")
+    if isinstance(callbacks, Mapping):
+        data["callbacks"] = _translate_callbacks(data, dict(callbacks))
+    return data
+
+
+def _translate_callbacks(data: dict[str, Any], callbacks: dict[str, Any]) -> dict[str, Any]:
+    plateau = callbacks.get("reduce_lr_on_plateau")
+    if plateau is True:
+        callbacks["reduce_lr_on_plateau"] = plateau = {}
+    monitors = {v for k, v in callbacks.items() if GUIDE_CALLBACK_KEYS.get(k) == "monitor"}
+    if len(monitors) > 1:
+        raise ValueError(
+            f"callbacks: the monitors differ ({', '.join(sorted(map(str, monitors)))}); "
+            "hpolab watches one metric for early stopping, checkpoints and the plateau"
+        )
+    for guide, own in GUIDE_CALLBACK_KEYS.items():
+        if guide not in callbacks:
+            continue
+        value = callbacks.pop(guide)
+        path = own.split(".")
+        if own == "monitor" and data.get("monitor") == value:
+            continue  # the same monitor named by another callback
+        if path[0] != "callbacks":
+            _move(data, f"callbacks.{guide}", own, value)
+            continue
+        if len(path) == 2:
+            _move(callbacks, guide, path[1], value, into="callbacks")
+            continue
+        if not isinstance(plateau, dict):
+            raise ValueError(f"callbacks.{guide}: set reduce_lr_on_plateau: true to use it")
+        _move(plateau, guide, path[2], value, into="callbacks.reduce_lr_on_plateau")
+    return callbacks
+
+
+def _move(target: dict[str, Any], guide: str, own: str, value: Any, into: str = "") -> None:
+    """Set ``target[own] = value`` unless hpolab's own key is already there."""
+    if own in target and target[own] not in (None, {}) and guide != own:
+        where = f"{into}." if into else ""
+        raise ValueError(f"{guide} and {where}{own} are the same setting; keep one")
+    target[own] = value
 
 
 class ModelSpec(_Strict):
@@ -384,6 +508,30 @@ class StudyConfig(_Strict):
     # The metric is the default study's, kept while its dataset was replaced (--data): it
     # then follows the task of the new data (see for_task) instead of being an error.
     _default_metric: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _top_level_class_weights(cls, raw: Any) -> Any:
+        # The design guide puts class_weights at the top level; it is a training setting.
+        if isinstance(raw, Mapping) and "class_weights" in raw:
+            raw = dict(raw)
+            training = dict(raw.get("training") or {})
+            if "class_weights" in training:
+                raise ValueError("class_weights is given at the top level and in training")
+            training["class_weights"] = raw.pop("class_weights")
+            raw["training"] = training
+        return raw
+
+    @model_validator(mode="after")
+    def _one_monitor(self) -> StudyConfig:
+        monitor = self.training.monitor
+        if monitor is not None and monitor != self.study.metric:
+            raise ValueError(
+                f"training.monitor: {monitor!r} differs from study.metric "
+                f"{self.study.metric!r}; a study stops, checkpoints and reduces the rate on "
+                "its metric: set study.metric or drop the monitor"
+            )
+        return self
 
     @field_validator("models")
     @classmethod

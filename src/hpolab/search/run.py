@@ -37,7 +37,7 @@ from hpolab.search.space import SearchSpace
 from hpolab.search.storage import open_storage, redact
 from hpolab.search.workers import WORKER, Elections, WorkerId
 from hpolab.tracking import StudyTracker
-from hpolab.training.fit import check_builds
+from hpolab.training.fit import check_builds, training_params
 
 # Optuna logs every failed trial with a traceback; failures are reported in one line instead.
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -230,8 +230,21 @@ def _check_model_types(cfg: StudyConfig, data: Dataset) -> dict[str, SearchSpace
     spaces = {mt: SearchSpace(spec.params()) for mt, spec in cfg.models.items()}
     for mt, space in spaces.items():
         make_sampler(cfg.study.sampler, space, cfg.study.seed)  # fails early (e.g. gp w/o torch)
-        check_builds(mt, data)  # a builder that cannot take this data's shape fails now
+        # A builder that cannot take this data's shape, or a loss / optimizer / schedule
+        # that does not exist, fails now, before anything is stored.
+        check_builds(mt, data, _training_variants(space, cfg))
     return spaces
+
+
+def _training_variants(space: SearchSpace, cfg: StudyConfig) -> list[dict[str, Any]]:
+    """The config's training settings, once per loss / optimizer / schedule a space names."""
+    base = training_params({}, cfg.training)
+    variants = [base]
+    for key in ("loss", "optimizer", "lr_schedule"):
+        spec = space.params.get(key)
+        if spec is not None and spec.type in ("categorical", "fixed"):
+            variants += [{**base, key: value} for value in spec.grid_values()]
+    return variants
 
 
 def _announce(

@@ -21,7 +21,7 @@ from typing import Any
 
 import keras
 
-from hpolab.config import CALLBACK_KEYS
+from hpolab.config import CALLBACK_KEYS, PLATEAU_KEYS
 from hpolab.errors import ConfigError
 from hpolab.layout import atomic_write_json
 
@@ -60,6 +60,28 @@ class MetricsLogger(keras.callbacks.Callback):
             writer.writerows(self.rows)
 
 
+class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
+    """Keras' reduce-on-plateau that also works under a learning-rate schedule.
+
+    With a constant rate it is Keras' callback. With hpolab's schedule (warmup, cosine,
+    ...) the rate cannot be set, so the reduction scales the schedule instead: the rate
+    keeps its shape, ``factor`` times lower at each plateau, never below ``min_lr``.
+    """
+
+    def _reduce_optimizer_lr(self, optimizer: Any, epoch: int, name: str = "") -> bool:
+        # The schedule object is not exposed publicly; the optimizer keeps it here.
+        schedule = getattr(optimizer, "_learning_rate", None)
+        scale = getattr(schedule, "scale", None)
+        if scale is None:
+            return bool(super()._reduce_optimizer_lr(optimizer, epoch, name))
+        old_lr = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        if old_lr <= self.min_lr or old_lr <= 0:
+            return False
+        new_lr = max(old_lr * self.factor, self.min_lr)
+        scale.assign(float(keras.ops.convert_to_numpy(scale)) * new_lr / old_lr)
+        return True
+
+
 def build_callbacks(
     options: Mapping[str, Any],
     run_dir: Path | None,
@@ -82,13 +104,21 @@ def build_callbacks(
     plateau = options.get("reduce_lr_on_plateau")
     if plateau:
         settings = dict(plateau) if isinstance(plateau, Mapping) else {}
+        unknown_keys = sorted(set(settings) - set(PLATEAU_KEYS))
+        if unknown_keys:
+            raise ConfigError(
+                f"training.callbacks.reduce_lr_on_plateau: unknown key {unknown_keys[0]!r}; "
+                f"use {', '.join(PLATEAU_KEYS)}"
+            )
         callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
+            ReduceLROnPlateau(
                 monitor=monitor,
                 mode=mode,
                 factor=float(settings.get("factor", 0.5)),
                 patience=int(settings.get("patience", 2)),
                 min_lr=float(settings.get("min_lr", 1e-6)),
+                cooldown=int(settings.get("cooldown", 0)),
+                min_delta=float(settings.get("min_delta", 1e-4)),
                 verbose=0,
             )
         )

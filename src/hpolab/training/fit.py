@@ -34,7 +34,7 @@ from hpolab.training.callbacks import (
 )
 from hpolab.training.losses import CUSTOM_LOSSES, balanced_class_weights, get_loss_function
 from hpolab.training.metrics import compute_metrics
-from hpolab.training.optimizers import get_learning_rate_schedule, get_optimizer
+from hpolab.training.optimizers import accepts, get_learning_rate_schedule, get_optimizer
 from hpolab.training.result import NAN_LOSS_MESSAGE, EpochHook, TrainResult, fit_targets
 
 
@@ -84,19 +84,42 @@ def compile_model(
     labels: np.ndarray | None = None,
     steps_per_epoch: int | None = None,
 ) -> None:
-    """Compile ``model`` with the optimizer, learning-rate schedule and loss in ``hp``.
+    """Compile ``model`` with the optimizer, learning-rate schedule, loss and metrics in ``hp``.
 
     ``labels`` (training class indices) serve ``class_weights: balanced``;
     ``steps_per_epoch`` turns epoch counts of the schedule into optimizer steps.
+
+    Raises:
+        ConfigError: an unknown loss, optimizer, schedule, metric or option of one of them.
     """
     loss = hp.get("loss", "auto")
     if loss == "auto":
         loss = "sparse_categorical_crossentropy" if task == "classification" else "mse"
     if loss in CUSTOM_LOSSES and task != "classification":
         raise ConfigError(f"training.loss: {loss!r} is for classification; use mse or mae")
-    loss_fn = get_loss_function(loss, labels=labels, **dict(hp.get("loss_options") or {}))
-    metrics = ["accuracy"] if task == "classification" else []
-    model.compile(optimizer=make_optimizer(hp, steps_per_epoch), loss=loss_fn, metrics=metrics)
+    n_classes = int(model.output_shape[-1]) if task == "classification" else None
+    loss_fn = get_loss_function(
+        loss, labels=labels, n_classes=n_classes, **dict(hp.get("loss_options") or {})
+    )
+    model.compile(
+        optimizer=make_optimizer(hp, steps_per_epoch),
+        loss=loss_fn,
+        metrics=_metrics(hp.get("metrics"), task),
+    )
+
+
+def _metrics(names: Sequence[str] | None, task: str) -> list[Any]:
+    """Keras metrics to compile: ``names`` checked, or accuracy for classification."""
+    if names is None:
+        return ["accuracy"] if task == "classification" else []
+    for name in names:
+        try:
+            keras.metrics.get(name)
+        except (ValueError, TypeError):
+            raise ConfigError(
+                f"training.metrics: unknown Keras metric {name!r}; e.g. accuracy, auc, mae"
+            ) from None
+    return list(names)
 
 
 def make_optimizer(
@@ -105,26 +128,46 @@ def make_optimizer(
     """The optimizer of ``hp`` (default adam) at ``learning_rate``, with its schedule.
 
     ``lr_schedule`` other than ``constant`` needs ``steps_per_epoch``: the warmup lasts
-    ``warmup_epochs`` and the decay the remaining epochs, down to ``min_learning_rate``.
+    ``warmup_epochs`` and the decay the remaining epochs, down to ``min_learning_rate``;
+    ``lr_schedule_options`` (in steps) override those. ``optimizer_options`` are the
+    optimizer's own arguments; searched ``momentum`` / ``nesterov`` / ``weight_decay`` go
+    to the optimizers that take them (a space may pair them with several optimizers).
     """
     lr: Any = float(hp.get("learning_rate", 1e-3))
     kind = hp.get("lr_schedule", "constant") or "constant"
     warmup_epochs = int(hp.get("warmup_epochs", 0) or 0)
-    if kind != "constant" or warmup_epochs:
-        steps = max(int(steps_per_epoch or 1), 1)
-        warmup = warmup_epochs * steps
-        total = max(int(hp.get("epochs", 1)) * steps, warmup + 1)
+    given = dict(hp.get("lr_schedule_options") or {})
+    if kind != "constant" or warmup_epochs or given:
         lr = get_learning_rate_schedule(
-            kind,
-            lr,
-            {
-                "warmup_steps": warmup,
-                "decay_steps": total - warmup,
-                "floor": float(hp.get("min_learning_rate", 0.0) or 0.0),
-            },
+            kind, lr, {**_epoch_schedule(hp, steps_per_epoch, given), **given}
         )
-    options = {k: hp[k] for k in ("weight_decay", "momentum", "nesterov") if hp.get(k) is not None}
-    return get_optimizer(hp.get("optimizer", "adam"), lr, **options)
+    name = hp.get("optimizer", "adam")
+    searched = {
+        k: hp[k]
+        for k in ("weight_decay", "momentum", "nesterov")
+        if hp.get(k) is not None and accepts(name, k)
+    }
+    return get_optimizer(name, lr, **searched, **dict(hp.get("optimizer_options") or {}))
+
+
+def _epoch_schedule(
+    hp: dict[str, Any], steps_per_epoch: int | None, given: dict[str, Any]
+) -> dict[str, Any]:
+    """Schedule steps from the epoch settings, leaving out what ``given`` sets itself."""
+    steps = max(int(steps_per_epoch or 1), 1)
+    warmup = int(given.get("warmup_steps", int(hp.get("warmup_epochs", 0) or 0) * steps))
+    total = max(int(hp.get("epochs", 1)) * steps, warmup + 1)
+    derived = {
+        "warmup_steps": warmup,
+        "decay_steps": total - warmup,
+        "floor": float(hp.get("min_learning_rate", 0.0) or 0.0),
+    }
+    overridden = {
+        "decay_steps": ("decay_steps", "total_steps"),
+        "floor": ("floor", "min_lr", "min_learning_rate"),
+        "warmup_steps": ("warmup_steps",),
+    }
+    return {k: v for k, v in derived.items() if not set(overridden[k]) & set(given)}
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -274,9 +317,10 @@ def fit_model(
                 hp.get("callbacks") or {}, run_dir, monitor=monitor, direction=direction
             )
         )
-        callbacks.append(
-            early_stopping(monitor, direction, hp["patience"], resume_best, initial_epoch)
-        )
+        if hp.get("early_stopping", True):
+            callbacks.append(
+                early_stopping(monitor, direction, hp["patience"], resume_best, initial_epoch)
+            )
     hist, seconds = fit_arrays(
         model,
         X_fit,
@@ -317,16 +361,32 @@ def build_and_fit(
     return model, result
 
 
-def check_builds(model_type: str, data: Dataset) -> None:
-    """Build ``model_type`` with its defaults for ``data`` and drop it.
+def check_builds(model_type: str, data: Dataset, training: Sequence[dict[str, Any]] = ()) -> None:
+    """Build ``model_type`` with its defaults for ``data``, compile it with each of
+    ``training`` (training settings) and drop it.
 
-    A builder that cannot take the data's shape (``cnn2d`` on tabular data) fails here,
-    before a study stores anything.
+    A builder that cannot take the data's shape (``cnn2d`` on tabular data), or a loss,
+    optimizer, schedule or metric that does not exist, fails here, before a study stores
+    anything.
     """
     from hpolab.models import build_model
 
-    build_model(model_type, {}, data.input_shape, data.task, data.n_outputs)
+    model = build_model(model_type, {}, data.input_shape, data.task, data.n_outputs)
+    if not is_estimator(model):
+        labels = data.y_train if data.task == "classification" else None
+        for hp in training:
+            compile_model(model, data.task, hp, labels=labels, steps_per_epoch=1)
+            build_callbacks(
+                {k: v for k, v in (hp.get("callbacks") or {}).items() if k not in _WRITING},
+                None,
+                monitor="val_loss",
+                direction="minimize",
+            )
     clear_keras()
+
+
+# Callbacks that write files: checked by the config, built only with a run folder.
+_WRITING = ("checkpoint", "metrics_log", "tensorboard")
 
 
 def _fit_split(
@@ -374,10 +434,17 @@ def class_weights(setting: Any, data: Dataset) -> dict[int, float] | None:
     by_label = {str(label): code for code, label in enumerate(data.classes)}
     weights = {code: 1.0 for code in range(n_classes)}
     for label, weight in setting.items():
-        if str(label) not in by_label:
-            raise ConfigError(
-                f"training.class_weight: unknown class {label!r}; classes are "
-                f"{', '.join(map(str, data.classes))}"
-            )
-        weights[by_label[str(label)]] = float(weight)
+        weights[_class_code(label, by_label, n_classes, data.classes)] = float(weight)
     return weights
+
+
+def _class_code(label: Any, by_label: dict[str, int], n_classes: int, classes: Any) -> int:
+    """The class a weight's key names: a label, else a class index (0 .. n_classes - 1)."""
+    if str(label) in by_label:
+        return by_label[str(label)]
+    if str(label).isdigit() and int(label) < n_classes:
+        return int(label)
+    raise ConfigError(
+        f"training.class_weight: unknown class {label!r}; classes are "
+        f"{', '.join(map(str, classes))} (or their indices 0..{n_classes - 1})"
+    )

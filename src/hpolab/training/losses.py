@@ -8,7 +8,8 @@ back with it (``safe_mode=True``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
@@ -95,23 +96,39 @@ class FocalLoss(_HpolabLoss):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class WeightedCategoricalCrossentropy(_HpolabLoss):
-    """Cross-entropy with one weight per class: ``-w_c log p_c`` for the true class ``c``."""
+    """Cross-entropy with one weight per class: ``-w_c log p_c`` for the true class ``c``.
+
+    ``class_weights`` is a list (one weight per class, in class-index order) or a mapping
+    ``{class_index: weight}``; classes a mapping leaves out weigh 1.0.
+    """
 
     def __init__(
         self,
-        class_weights: Sequence[float],
+        class_weights: Sequence[float] | Mapping[Any, float],
         from_logits: bool = False,
         name: str = "weighted_categorical_crossentropy",
         **kwargs: Any,
     ) -> None:
         super().__init__(from_logits=from_logits, name=name, **kwargs)
-        self.class_weights = [float(w) for w in class_weights]
+        self.class_weights = weight_list(class_weights)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         probs = _probabilities(y_pred, self.from_logits)
         onehot = _one_hot(y_true, probs)
-        weights = ops.convert_to_tensor(self.class_weights, dtype=probs.dtype)
+        weights = ops.convert_to_tensor(self._weights_for(probs.shape[-1]), dtype=probs.dtype)
         return -ops.sum(onehot * weights * ops.log(probs), axis=-1)
+
+    def _weights_for(self, n_classes: int | None) -> list[float]:
+        """The weights for ``n_classes`` outputs: classes not given weigh 1.0."""
+        given = len(self.class_weights)
+        if n_classes is None or given == n_classes:
+            return self.class_weights
+        if given > n_classes:
+            raise ConfigError(
+                f"training.loss_options.class_weights: {given} weights for a model with "
+                f"{n_classes} classes; give one weight per class"
+            )
+        return self.class_weights + [1.0] * (n_classes - given)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "class_weights": self.class_weights}
@@ -167,39 +184,144 @@ class CostSensitiveLoss(_HpolabLoss):
         }
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class LeakAwareLoss(CostSensitiveLoss):
+    """The cost-sensitive loss named by leak: a missed leak costs ``leak_penalty``.
+
+    ``non_leak_penalty`` is the cost of a false alarm (a non-leak sample predicted as a
+    leak); ``leak_class`` is the index of the leak class (default 1).
+    """
+
+    def __init__(
+        self,
+        leak_penalty: float = 2.0,
+        non_leak_penalty: float = 1.0,
+        leak_class: int = 1,
+        from_logits: bool = False,
+        name: str = "leak_aware_loss",
+        **kwargs: Any,
+    ) -> None:
+        # A saved model's config carries the parent's keys too; they are derived here.
+        for derived in ("positive_class", "miss_cost", "false_alarm_cost"):
+            kwargs.pop(derived, None)
+        super().__init__(
+            positive_class=leak_class,
+            miss_cost=leak_penalty,
+            false_alarm_cost=non_leak_penalty,
+            from_logits=from_logits,
+            name=name,
+            **kwargs,
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "leak_penalty": self.miss_cost,
+            "non_leak_penalty": self.false_alarm_cost,
+            "leak_class": self.positive_class,
+        }
+
+
 CUSTOM_LOSSES = {
     "focal": FocalLoss,
     "focal_loss": FocalLoss,
     "weighted_categorical_crossentropy": WeightedCategoricalCrossentropy,
     "weighted_crossentropy": WeightedCategoricalCrossentropy,
     "cost_sensitive": CostSensitiveLoss,
+    "leak_aware": LeakAwareLoss,
+    "leak_aware_loss": LeakAwareLoss,
 }
+# Keras losses that want one-hot targets, and what they become on hpolab's class indices:
+# the same loss in its sparse form, or the loss applied to one-hot encoded targets.
+SPARSE_FORMS = {"categorical_crossentropy": "sparse_categorical_crossentropy"}
+ONE_HOT_LOSSES = ("categorical_focal_crossentropy", "categorical_hinge", "kl_divergence")
+
+
+def weight_list(
+    weights: Sequence[float] | Mapping[Any, float], n_classes: int | None = None
+) -> list[float]:
+    """Per-class weights as a list in class-index order.
+
+    A mapping is keyed by class index (``0`` or ``"0"``: YAML and JSON keys are strings);
+    classes it leaves out weigh 1.0. ``n_classes`` pads the list with 1.0.
+
+    Raises:
+        ConfigError: a key that is not a class index, or a weight that is not a number.
+    """
+    if isinstance(weights, str):
+        raise ConfigError(
+            f"class_weights: {weights!r}; use 'balanced', a list or {{class_index: weight}}"
+        )
+    if isinstance(weights, Mapping):
+        by_index: dict[int, float] = {}
+        for key, value in weights.items():
+            try:
+                index = int(key)
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"class_weights: key {key!r} is not a class index (0, 1, ...)"
+                ) from None
+            if index < 0 or (n_classes is not None and index >= n_classes):
+                raise ConfigError(f"class_weights: class index {index} is out of range")
+            by_index[index] = _weight(value)
+        size = max(n_classes or 0, max(by_index, default=-1) + 1)
+        return [by_index.get(i, 1.0) for i in range(size)]
+    listed = [_weight(w) for w in weights]
+    return listed + [1.0] * max((n_classes or 0) - len(listed), 0)
+
+
+def _weight(value: Any) -> float:
+    try:
+        weight = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"class_weights: {value!r} is not a number") from None
+    if not np.isfinite(weight) or weight < 0:
+        raise ConfigError(f"class_weights: {value!r} must be a finite number >= 0")
+    return weight
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class OneHotTargets(keras.losses.Loss):
+    """A Keras one-hot loss (``inner``, by name) applied to class-index targets."""
+
+    def __init__(self, inner: str, name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name=name or inner, **kwargs)
+        self.inner = inner
+        self._fn = keras.losses.get(inner)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return self._fn(_one_hot(y_true, y_pred), y_pred)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "inner": self.inner}
 
 
 def get_loss_function(
-    name: str, labels: Sequence[int] | np.ndarray | None = None, **config: Any
+    name: str,
+    labels: Sequence[int] | np.ndarray | None = None,
+    n_classes: int | None = None,
+    **config: Any,
 ) -> keras.losses.Loss | str:
     """The loss called ``name``: hpolab's (focal, weighted_categorical_crossentropy,
-    cost_sensitive) with ``config`` as arguments, or a Keras built-in by name.
+    cost_sensitive, leak_aware_loss) with ``config`` as arguments, or a Keras loss by name.
 
-    ``class_weights="balanced"`` is computed from ``labels`` (class indices).
+    ``class_weights="balanced"`` is computed from ``labels`` (class indices); a mapping of
+    weights is keyed by class index. One-hot Keras losses (``categorical_crossentropy``)
+    are returned in a form that takes class indices, which is what hpolab trains on.
 
     Raises:
-        ConfigError: an unknown name or an argument the loss does not take.
+        ConfigError: an unknown name, or an option the loss does not take.
     """
     if name in CUSTOM_LOSSES:
-        if config.get("class_weights") == "balanced":
-            if labels is None:
-                raise ConfigError(
-                    "training.loss: class_weights 'balanced' needs the training labels"
-                )
-            config = {**config, "class_weights": balanced_class_weights(labels)}
-        try:
-            return CUSTOM_LOSSES[name](**config)
-        except TypeError as exc:
-            raise ConfigError(f"training.loss: {name}: {exc}") from None
+        if "class_weights" in config:
+            config = {**config, "class_weights": _resolve_weights(config, labels, n_classes)}
+        _check_options(name, CUSTOM_LOSSES[name], config)
+        return CUSTOM_LOSSES[name](**config)
     if config:
-        raise ConfigError(f"training.loss: the Keras loss {name!r} takes no options here")
+        raise ConfigError(
+            f"training.loss_options: the Keras loss {name!r} takes no options; "
+            f"remove {', '.join(sorted(config))}"
+        )
     try:
         keras.losses.get(name)
     except (ValueError, TypeError):
@@ -207,4 +329,31 @@ def get_loss_function(
         raise ConfigError(
             f"training.loss: unknown loss {name!r}; use {known}, 'auto' or a Keras loss name"
         ) from None
+    if name in SPARSE_FORMS:
+        return SPARSE_FORMS[name]
+    if name in ONE_HOT_LOSSES:
+        return OneHotTargets(name)
     return name
+
+
+def _resolve_weights(config: Mapping[str, Any], labels: Any, n_classes: int | None) -> list[float]:
+    weights = config["class_weights"]
+    if weights == "balanced":
+        if labels is None:
+            raise ConfigError("training.loss: class_weights 'balanced' needs the training labels")
+        return balanced_class_weights(labels, n_classes)
+    return weight_list(weights, n_classes)
+
+
+def _check_options(name: str, loss: type, config: Mapping[str, Any]) -> None:
+    """Every option names an argument of ``loss``; the message names the one that does not."""
+    import inspect
+
+    accepted = [
+        p for p in inspect.signature(loss.__init__).parameters if p not in ("self", "kwargs")
+    ]
+    for key in config:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"use {', '.join(accepted)}"
+            raise ConfigError(f"training.loss_options: {name} takes no option {key!r}; {hint}")

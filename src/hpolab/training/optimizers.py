@@ -9,6 +9,8 @@ optimizer in ``.keras`` files and loads back.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
 from typing import Any
 
@@ -19,6 +21,14 @@ from hpolab.errors import ConfigError
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "linear", "cosine", "exponential", "polynomial")
+# "warmup" (linear warmup, then exponential decay by decay_rate) is the exponential kind.
+SCHEDULE_NAMES = (*SCHEDULES, "warmup")
+# Other names of schedule options, as design-guide configs spell them.
+_SCHEDULE_ALIASES = {
+    "initial_lr": "warmup_start",
+    "min_lr": "floor",
+    "min_learning_rate": "floor",
+}
 
 
 @keras.saving.register_keras_serializable(package="hpolab")
@@ -28,6 +38,9 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
     Steps are optimizer updates (batches). After ``warmup_steps + decay_steps`` the rate
     stays at the floor (``exponential`` keeps decaying by ``decay_rate`` per
     ``decay_steps``, never below the floor).
+
+    ``scale`` multiplies the whole schedule: reduce-on-plateau lowers it (see
+    :class:`hpolab.training.callbacks.ReduceLROnPlateau`), and it is saved with the model.
     """
 
     def __init__(
@@ -40,6 +53,7 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
         warmup_start: float = 0.0,
         decay_rate: float = 0.5,
         power: float = 1.0,
+        scale: float = 1.0,
     ) -> None:
         if kind not in SCHEDULES:
             raise ConfigError(
@@ -55,6 +69,8 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.warmup_start = float(warmup_start)
         self.decay_rate = float(decay_rate)
         self.power = float(power)
+        # A variable, not a float: the training step is traced once and must see changes.
+        self.scale = keras.Variable(float(scale), dtype="float32", trainable=False, name="lr_scale")
 
     def __call__(self, step: Any) -> Any:
         step = ops.cast(step, "float32")
@@ -73,9 +89,9 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
         else:  # exponential
             elapsed = ops.maximum(step - self.warmup_steps, 0.0) / self.decay_steps
             decayed = ops.maximum(base * ops.power(self.decay_rate, elapsed), floor)
-        if self.warmup_steps == 0:
-            return decayed
-        return ops.where(step < self.warmup_steps, warm, decayed)
+        if self.warmup_steps:
+            decayed = ops.where(step < self.warmup_steps, warm, decayed)
+        return decayed * ops.cast(self.scale, "float32")
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -87,6 +103,7 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
             "warmup_start": self.warmup_start,
             "decay_rate": self.decay_rate,
             "power": self.power,
+            "scale": float(keras.ops.convert_to_numpy(self.scale)),
         }
 
 
@@ -95,16 +112,42 @@ def get_learning_rate_schedule(
 ) -> WarmupDecaySchedule:
     """The schedule ``name`` starting from ``base_learning_rate``.
 
-    ``config`` keys: ``warmup_steps``, ``decay_steps``, ``floor`` (or ``min_learning_rate``),
-    ``warmup_start``, ``decay_rate`` (exponential), ``power`` (polynomial).
+    ``name``: constant, linear, cosine, exponential, polynomial, or ``warmup`` (linear
+    warmup from ``initial_lr``, then exponential decay by ``decay_rate`` every
+    ``decay_steps``). ``config`` keys: ``warmup_steps``, ``decay_steps`` (or
+    ``total_steps``, warmup included), ``floor`` (or ``min_lr``), ``warmup_start`` (or
+    ``initial_lr``), ``decay_rate`` (exponential, warmup), ``power`` (polynomial).
+
+    Raises:
+        ConfigError: an unknown name or option.
     """
     options = dict(config or {})
-    if "min_learning_rate" in options:
-        options["floor"] = options.pop("min_learning_rate")
-    try:
-        return WarmupDecaySchedule(base_learning_rate, kind=name, **options)
-    except TypeError as exc:
-        raise ConfigError(f"training.lr_schedule: {exc}") from None
+    for alias, key in _SCHEDULE_ALIASES.items():
+        if alias in options:
+            if key in options:
+                raise ConfigError(f"lr_schedule_config: give {alias} or {key}, not both")
+            options[key] = options.pop(alias)
+    if "total_steps" in options:
+        if "decay_steps" in options:
+            raise ConfigError("lr_schedule_config: give total_steps or decay_steps, not both")
+        total = int(options.pop("total_steps"))
+        options["decay_steps"] = max(total - int(options.get("warmup_steps", 0)), 1)
+    if name not in SCHEDULE_NAMES:
+        raise ConfigError(
+            f"training.lr_schedule: unknown schedule {name!r}; use {', '.join(SCHEDULE_NAMES)}"
+        )
+    skip = ("base_learning_rate", "kind", "scale")
+    _check_keys("lr_schedule_config", options, WarmupDecaySchedule, skip=skip)
+    kind = "exponential" if name == "warmup" else name
+    return WarmupDecaySchedule(base_learning_rate, kind=kind, **options)
+
+
+_OPTIMIZER_CLASSES = {
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "sgd": "SGD",
+    "rmsprop": "RMSprop",
+}
 
 
 def get_optimizer(
@@ -112,28 +155,42 @@ def get_optimizer(
 ) -> keras.optimizers.Optimizer:
     """The optimizer ``name`` (adam, adamw, sgd, rmsprop) at ``learning_rate``.
 
-    ``config``: ``weight_decay`` (adamw), ``momentum`` and ``nesterov`` (sgd), ``rho`` and
-    ``momentum`` (rmsprop), ``clipnorm`` (any).
+    ``config`` holds the Keras optimizer's own arguments: ``beta_1``, ``beta_2``,
+    ``epsilon``, ``amsgrad`` (adam, adamw), ``weight_decay``, ``momentum`` and ``nesterov``
+    (sgd), ``rho`` and ``momentum`` (rmsprop), ``clipnorm``, ``clipvalue`` (any).
+
+    Raises:
+        ConfigError: an unknown optimizer, or an argument it does not take.
     """
-    clip = {"clipnorm": float(config["clipnorm"])} if config.get("clipnorm") else {}
-    if name == "adam":
-        return keras.optimizers.Adam(learning_rate, **clip)
-    if name == "adamw":
-        return keras.optimizers.AdamW(
-            learning_rate, weight_decay=float(config.get("weight_decay", 0.004)), **clip
-        )
-    if name == "sgd":
-        return keras.optimizers.SGD(
-            learning_rate,
-            momentum=float(config.get("momentum", 0.0)),
-            nesterov=bool(config.get("nesterov", False)),
-            **clip,
-        )
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(
-            learning_rate,
-            rho=float(config.get("rho", 0.9)),
-            momentum=float(config.get("momentum", 0.0)),
-            **clip,
-        )
-    raise ConfigError(f"optimizer: unknown optimizer {name!r}; use {', '.join(OPTIMIZERS)}")
+    if name not in _OPTIMIZER_CLASSES:
+        raise ConfigError(f"optimizer: unknown optimizer {name!r}; use {', '.join(OPTIMIZERS)}")
+    cls = getattr(keras.optimizers, _OPTIMIZER_CLASSES[name])
+    options = {k: v for k, v in config.items() if not (k == "clipnorm" and not v)}
+    _check_keys(
+        "optimizer_config", options, cls, keras.optimizers.Optimizer, skip=("learning_rate",)
+    )
+    try:
+        return cls(learning_rate=learning_rate, **options)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"optimizer_config: {name}: {exc}") from None
+
+
+def accepts(optimizer: str, key: str) -> bool:
+    """Whether the optimizer ``optimizer`` takes the argument ``key``."""
+    cls = getattr(keras.optimizers, _OPTIMIZER_CLASSES[optimizer])
+    return key in _parameters(cls, keras.optimizers.Optimizer)
+
+
+def _parameters(*classes: type) -> list[str]:
+    names = [p for c in classes for p in inspect.signature(c.__init__).parameters]
+    return [n for n in dict.fromkeys(names) if n not in ("self", "kwargs", "name")]
+
+
+def _check_keys(field: str, options: dict[str, Any], *classes: type, skip: tuple = ()) -> None:
+    """Every key of ``options`` is an argument of ``classes``; else name it, with a hint."""
+    accepted = [p for p in _parameters(*classes) if p not in skip]
+    for key in options:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"use {', '.join(accepted)}"
+            raise ConfigError(f"{field}: unknown option {key!r}; {hint}")

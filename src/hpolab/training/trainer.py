@@ -3,11 +3,18 @@
 They run the same code as study trials (:func:`hpolab.training.fit.fit_model`: losses,
 schedules, callbacks, early stopping) on arrays, with labels encoded and features scaled
 on the training split, and log to MLflow when given an ``experiment_name``.
+
+A config is flat (``{"epochs": 5, "loss": "focal_loss", "hidden_layers": [32]}``) or
+nested as in the design guide (``{"training": {...}, "model": {...}}``); the guide's key
+names (``loss_config``, ``callbacks.early_stopping_patience``, ...) are accepted too. A key
+that is neither a training setting nor a parameter of the model is an error.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +24,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from hpolab.config import (
+    GUIDE_TRAINING_KEYS,
     METRICS,
     TRAINING_KEYS,
     TrainingSection,
@@ -27,65 +35,104 @@ from hpolab.data.dataset import Dataset, Scaler, encode_labels, infer_task
 from hpolab.errors import ConfigError, DataError
 from hpolab.layout import Layout, atomic_save
 from hpolab.models import build_model
+from hpolab.models.registry import accepted_params
+from hpolab.training.baselines import is_estimator
 from hpolab.training.evaluation import evaluate_model, predict_model
-from hpolab.training.fit import clear_keras, fit_model, training_params
+from hpolab.training.fit import clear_keras, compile_model, fit_model, training_params
+from hpolab.training.losses import get_loss_function
+from hpolab.training.saving import save_model
+
+# Top-level keys of a nested config besides the model's own section.
+_SECTIONS = ("training", "model", "class_weights")
 
 
 class ModelTrainer:
-    """Train one model (a Keras model or a registry model type) on arrays.
+    """Train one model (a Keras model, a builder, a scikit-learn estimator or a model type).
 
     Args:
-        model: an uncompiled ``keras.Model``, or a model type (``"mlp"``, ``"cnn1d"``) built
-            from ``config`` when the data shape is known.
-        config: training keys (``epochs``, ``batch_size``, ``patience``, ``loss``,
-            ``optimizer``, ``learning_rate``, ``lr_schedule``, ``class_weight`` such as
-            ``"balanced"``, ``callbacks``...) and, for a model type, its parameters.
+        model: an uncompiled ``keras.Model``; a builder of :mod:`hpolab.models` after
+            ``build()`` (its ``.model``); an unfitted scikit-learn estimator; or a model
+            type (``"mlp"``, ``"cnn1d"``) built from ``config`` once the data shape is known.
+        config: training settings (``epochs``, ``batch_size``, ``patience``, ``loss``,
+            ``loss_options``, ``optimizer``, ``optimizer_options``, ``learning_rate``,
+            ``lr_schedule``, ``class_weight``, ``callbacks``...) and, for a model type, its
+            parameters; flat, or nested under ``training`` / ``model`` as in the guide.
         experiment_name: log the run (parameters, per-epoch metrics, test metrics, model)
             to this MLflow experiment of the root's ``mlruns/``.
-        metric: the validation metric early stopping watches (default ``val_loss``).
+        metric: the validation metric early stopping watches (default the config's
+            ``monitor``, else ``val_loss``).
+
+    Raises:
+        ConfigError: an unknown or misplaced key, or a bad value, naming it.
     """
 
     def __init__(
         self,
-        model: keras.Model | str,
+        model: Any,
         config: Mapping[str, Any] | None = None,
         experiment_name: str | None = None,
-        metric: str = "val_loss",
+        metric: str | None = None,
         task: str | None = None,
         root: str | os.PathLike[str] | None = None,
     ) -> None:
+        self.model = _unwrap(model)
+        self.config = dict(config or {})
+        self.training, self.params = split_config(self.config, self.model)
+        metric = metric or self.training.monitor or "val_loss"
         if metric not in METRICS:
             raise ConfigError(f"metric: unknown metric {metric!r}; use {', '.join(METRICS)}")
-        self.model = model
-        self.config = dict(config or {})
-        training = {k: v for k, v in self.config.items() if k in TrainingSection.model_fields}
-        try:
-            self.training = TrainingSection.model_validate(training)
-        except ValidationError as exc:
-            raise ConfigError(format_validation_error(exc)) from None
         self.experiment_name = experiment_name
         self.metric = metric
         self.task = task
         self.layout = Layout.from_root(root)
         self.history_: dict[str, list[float]] = {}
 
-    def train(self, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> dict[str, list[float]]:
-        """Fit with early stopping on ``metric``; return the per-epoch history."""
+    def compile(self) -> ModelTrainer:
+        """Check the loss, optimizer and schedule now (and compile a given Keras model).
+
+        Optional: :meth:`train` compiles with the number of steps per epoch it then knows.
+        """
+        hp = training_params(self.params, self.training)
+        if isinstance(self.model, keras.Model):
+            compile_model(self.model, self.task or "classification", hp, steps_per_epoch=1)
+        elif isinstance(self.model, str) or not is_estimator(self.model):
+            loss = hp.get("loss", "auto")
+            if loss != "auto":
+                get_loss_function(loss, labels=[0, 1], **dict(hp.get("loss_options") or {}))
+        return self
+
+    def train(
+        self, X_train: Any, y_train: Any, X_val: Any, y_val: Any, epochs: int | None = None
+    ) -> dict[str, list[float]]:
+        """Fit with early stopping on ``metric``; return the per-epoch history.
+
+        ``epochs`` overrides the config's. Files of callbacks (checkpoints, logs) go to
+        :attr:`run_dir`.
+        """
         self.data_ = self._dataset(X_train, y_train, X_val, y_val)
         if isinstance(self.model, str):
             n_outputs = self.data_.n_outputs
             self.model_ = build_model(
-                self.model, self.config, self.data_.input_shape, self.data_.task, n_outputs
+                self.model, self.params, self.data_.input_shape, self.data_.task, n_outputs
             )
         else:
             self.model_ = self.model
-        hp = training_params(self.config, self.training)
+        hp = training_params(self.params, self.training)
+        if epochs is not None:
+            hp["epochs"] = int(epochs)
         direction = metric_direction(self.metric)
         run = self._start_run(hp)
         hooks = [run.log_epoch] if run is not None else []
         try:
             result = fit_model(
-                self.model_, self.data_, hp, monitor=self.metric, direction=direction, hooks=hooks
+                self.model_,
+                self.data_,
+                hp,
+                monitor=self.metric,
+                direction=direction,
+                hooks=hooks,
+                run_dir=self.run_dir,
+                verbose=int(hp.get("verbose", 0)),
             )
         except BaseException as exc:
             if run is not None:
@@ -117,13 +164,35 @@ class ModelTrainer:
         return data.target_scaler.inverse(raw.reshape(-1, 1)).reshape(-1)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Save the trained Keras model atomically (``.keras``)."""
+        """Save the trained model atomically (``.keras``; ``.joblib`` for an estimator)."""
         self._fitted()
         target = Path(path)
-        if target.suffix != ".keras":
-            raise ConfigError(f"save: {target.name!r} must end in .keras")
-        atomic_save(target, lambda tmp: self.model_.save(tmp), suffix=".keras")
+        suffix = ".joblib" if is_estimator(self.model_) else ".keras"
+        if target.suffix != suffix:
+            raise ConfigError(f"save: {target.name!r} must end in {suffix}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save(target, lambda tmp: save_model(self.model_, tmp), suffix=suffix)
         return target
+
+    def save_model(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Save the trained model to ``path``, by default ``model.keras`` in :attr:`run_dir`
+        (``models/trainer/<name>-<time>/`` under the root); prints and returns the path."""
+        suffix = ".joblib" if is_estimator(self._fitted_model()) else ".keras"
+        target = self.save(path if path is not None else self.run_dir / f"model{suffix}")
+        print(f"saved model to {target}")
+        return target
+
+    @property
+    def run_dir(self) -> Path:
+        """This trainer's folder: callbacks' files and the default saved model."""
+        if not hasattr(self, "_run_dir"):
+            name = self.experiment_name or (
+                self.model if isinstance(self.model, str) else _model_name(self.model)
+            )
+            safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "model"
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            self._run_dir = self.layout.models_dir / "trainer" / f"{safe}-{stamp}"
+        return self._run_dir
 
     # ------------------------------------------------------------------ helpers
     def _fitted(self) -> Dataset:
@@ -131,9 +200,13 @@ class ModelTrainer:
             raise ConfigError("this trainer is not trained yet; call train() first")
         return self.data_
 
+    def _fitted_model(self) -> Any:
+        self._fitted()
+        return self.model_
+
     def _targets(self, y: Any) -> np.ndarray:
         data = self.data_
-        y = np.asarray(y)
+        y = _labels(y) if data.task == "classification" else np.asarray(y)
         if data.task != "classification":
             return y.astype(np.float64)
         index = {label: code for code, label in enumerate(data.classes or [])}
@@ -144,7 +217,7 @@ class ModelTrainer:
 
     def _dataset(self, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> Dataset:
         X_train, X_val = _array(X_train), _array(X_val)
-        y_train, y_val = np.asarray(y_train), np.asarray(y_val)
+        y_train, y_val = _labels(y_train), _labels(y_val)
         if len(X_train) != len(y_train) or len(X_val) != len(y_val):
             raise DataError("y_train / y_val: one target per sample of X_train / X_val")
         task = self.task or infer_task(y_train)
@@ -183,11 +256,75 @@ class ModelTrainer:
         tracker = StudyTracker(
             self.layout.tracking_uri, self.layout.artifacts_dir, self.experiment_name
         )
-        name = self.model if isinstance(self.model, str) else self.model.name
-        params = {
-            k: v for k, v in {**self.config, **hp}.items() if k in TRAINING_KEYS or k in self.config
-        }
-        return tracker.start_run(f"{name}-manual", params, role="manual")
+        name = self.model if isinstance(self.model, str) else _model_name(self.model)
+        return tracker.start_run(f"{name}-manual", {**self.params, **hp}, role="manual")
+
+
+def split_config(config: Mapping[str, Any], model: Any) -> tuple[TrainingSection, dict[str, Any]]:
+    """The training settings and the model's parameters of a flat or nested ``config``.
+
+    Raises:
+        ConfigError: a key that is neither (naming it, with the closest known key).
+    """
+    training: dict[str, Any] = dict(_section(config, "training"))
+    params: dict[str, Any] = {}
+    model_keys = set(accepted_params(model)) if isinstance(model, str) else set()
+    for section in ("model", model if isinstance(model, str) else None):
+        if section and section in config:
+            params.update(_section(config, section))
+    training_keys = set(TrainingSection.model_fields) | set(GUIDE_TRAINING_KEYS)
+    training_keys.add("class_weights")
+    for key, value in config.items():
+        if key in ("training", "model", model):
+            continue
+        target = training if key in training_keys else params
+        if key in target:
+            raise ConfigError(f"config.{key}: given twice (top level and in a section); keep one")
+        target[key] = value
+    known = sorted(training_keys | set(TRAINING_KEYS) | model_keys)
+    for key in params:
+        if key not in model_keys and key not in TRAINING_KEYS:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+            where = "" if isinstance(model, str) else " (a given model takes training keys only)"
+            raise ConfigError(f"config.{key}: unknown key{where}; {hint}")
+    try:
+        return TrainingSection.model_validate(training), params
+    except ValidationError as exc:
+        message = format_validation_error(exc)
+        where = "training: " if message.startswith("config: ") else "training."
+        raise ConfigError(where + message.removeprefix("config: ")) from None
+
+
+def _section(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    section = config.get(name, {})
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"config.{name}: must be a mapping of settings")
+    return section
+
+
+def _unwrap(model: Any) -> Any:
+    """A builder of :mod:`hpolab.models` stands for the model it built."""
+    if isinstance(model, (str, keras.Model)) or is_estimator(model):
+        return model
+    if hasattr(model, "model"):
+        return model.model
+    raise ConfigError(
+        f"model: {type(model).__name__} is not a keras.Model, a scikit-learn estimator, "
+        "a builder or a model type name"
+    )
+
+
+def _model_name(model: Any) -> str:
+    return str(getattr(model, "name", None) or type(model).__name__.lower())
+
+
+def _labels(y: Any) -> np.ndarray:
+    """Targets as one value per sample: one-hot rows become class indices."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        return y.argmax(axis=1)
+    return y.reshape(-1) if y.ndim == 2 else y
 
 
 def _array(X: Any) -> np.ndarray:
@@ -198,39 +335,64 @@ def _array(X: Any) -> np.ndarray:
 
 
 class MultiModelTrainer:
-    """Several trainers on the same data, ranked by a metric."""
+    """Several trainers on the same data, ranked by a metric.
 
-    def __init__(self, experiment_name: str | None = None, root: Any = None) -> None:
+    Args:
+        config: the default config of every added model (as :class:`ModelTrainer` takes).
+        experiment_name: MLflow experiment of every run (none: no logging).
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any] | None = None,
+        experiment_name: str | None = None,
+        root: Any = None,
+    ) -> None:
+        if config is not None and not isinstance(config, Mapping):
+            raise ConfigError(
+                f"MultiModelTrainer: config must be a mapping, not {type(config).__name__}; "
+                "name the experiment with experiment_name=..."
+            )
+        self.config = dict(config or {})
         self.experiment_name = experiment_name
         self.root = root
         self.trainers: dict[str, ModelTrainer] = {}
         self.results_: dict[str, dict[str, float]] = {}
 
     def add_model(
-        self, name: str, model: keras.Model | str, config: Mapping[str, Any] | None = None
+        self, name: str, model: Any, config: Mapping[str, Any] | None = None
     ) -> ModelTrainer:
-        """Register ``model`` under ``name`` (unique)."""
+        """Register ``model`` under ``name`` (unique), with ``config`` or the default one."""
         if name in self.trainers:
             raise ConfigError(f"add_model: a model named {name!r} is already added")
-        trainer = ModelTrainer(model, config, self.experiment_name, root=self.root)
+        chosen = self.config if config is None else config
+        trainer = ModelTrainer(model, chosen, self.experiment_name, root=self.root)
         self.trainers[name] = trainer
         return trainer
 
-    def train_all(self, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> None:
-        """Train every added model on the same split (Keras state cleared in between)."""
+    def train_all(
+        self, X_train: Any, y_train: Any, X_val: Any, y_val: Any, epochs: int | None = None
+    ) -> dict[str, dict[str, list[float]]]:
+        """Train every added model on the same split (Keras state cleared in between).
+
+        ``epochs`` overrides each config's; returns each model's history.
+        """
         if not self.trainers:
             raise ConfigError("train_all: add a model first (add_model)")
-        for trainer in self.trainers.values():
+        histories = {}
+        for name, trainer in self.trainers.items():
             clear_keras()
-            trainer.train(X_train, y_train, X_val, y_val)
+            histories[name] = trainer.train(X_train, y_train, X_val, y_val, epochs=epochs)
+        return histories
 
     def evaluate_all(self, X: Any, y: Any) -> dict[str, dict[str, float]]:
         """Metrics of every trained model on ``(X, y)``."""
         self.results_ = {name: t.evaluate(X, y) for name, t in self.trainers.items()}
         return self.results_
 
-    def compare_models(self, metric: str) -> list[dict[str, Any]]:
-        """Models ranked by ``metric`` (best first; errors ascending, scores descending)."""
+    def compare_models(self, metric: str = "accuracy") -> dict[str, dict[str, float]]:
+        """Every model's metrics, ordered best first by ``metric`` (errors ascending,
+        scores descending): ``list(result)[0]`` is the best model's name."""
         if not self.results_:
             raise ConfigError("compare_models: call evaluate_all first")
         missing = [n for n, m in self.results_.items() if metric not in m]
@@ -242,7 +404,4 @@ class MultiModelTrainer:
             key=lambda kv: kv[1][metric],
             reverse=metric_direction(metric) == "maximize",
         )
-        return [
-            {"rank": i + 1, "model": name, metric: values[metric], **values}
-            for i, (name, values) in enumerate(ranked)
-        ]
+        return dict(ranked)
