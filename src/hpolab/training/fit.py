@@ -83,10 +83,12 @@ def compile_model(
     hp: dict[str, Any],
     labels: np.ndarray | None = None,
     steps_per_epoch: int | None = None,
+    classes: Sequence[Any] | None = None,
 ) -> None:
     """Compile ``model`` with the optimizer, learning-rate schedule, loss and metrics in ``hp``.
 
-    ``labels`` (training class indices) serve ``class_weights: balanced``;
+    ``labels`` (training class indices) serve ``class_weights: balanced``, ``classes``
+    (labels in index order) a loss option naming a class by label;
     ``steps_per_epoch`` turns epoch counts of the schedule into optimizer steps.
 
     Raises:
@@ -98,9 +100,8 @@ def compile_model(
     if loss in CUSTOM_LOSSES and task != "classification":
         raise ConfigError(f"training.loss: {loss!r} is for classification; use mse or mae")
     n_classes = int(model.output_shape[-1]) if task == "classification" else None
-    loss_fn = get_loss_function(
-        loss, labels=labels, n_classes=n_classes, **dict(hp.get("loss_options") or {})
-    )
+    options = dict(hp.get("loss_options") or {})
+    loss_fn = get_loss_function(loss, labels, n_classes, classes, **options)
     model.compile(
         optimizer=make_optimizer(hp, steps_per_epoch),
         loss=loss_fn,
@@ -308,6 +309,7 @@ def fit_model(
             hp,
             labels=data.y_train if data.task == "classification" else None,
             steps_per_epoch=math.ceil(len(X_fit) / batch_size),
+            classes=data.classes,
         )
     bridge = _EpochBridge(data if use_validation else None, hooks)
     callbacks: list[keras.callbacks.Callback] = [bridge]
@@ -375,7 +377,7 @@ def check_builds(model_type: str, data: Dataset, training: Sequence[dict[str, An
     if not is_estimator(model):
         labels = data.y_train if data.task == "classification" else None
         for hp in training:
-            compile_model(model, data.task, hp, labels=labels, steps_per_epoch=1)
+            compile_model(model, data.task, hp, labels, steps_per_epoch=1, classes=data.classes)
             build_callbacks(
                 {k: v for k, v in (hp.get("callbacks") or {}).items() if k not in _WRITING},
                 None,

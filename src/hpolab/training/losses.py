@@ -300,6 +300,7 @@ def get_loss_function(
     name: str,
     labels: Sequence[int] | np.ndarray | None = None,
     n_classes: int | None = None,
+    classes: Sequence[Any] | None = None,
     **config: Any,
 ) -> keras.losses.Loss | str:
     """The loss called ``name``: hpolab's (focal, weighted_categorical_crossentropy,
@@ -308,6 +309,8 @@ def get_loss_function(
     ``class_weights="balanced"`` is computed from ``labels`` (class indices); a mapping of
     weights is keyed by class index. One-hot Keras losses (``categorical_crossentropy``)
     are returned in a form that takes class indices, which is what hpolab trains on.
+    ``classes`` (the labels, in index order) let ``leak_aware_loss`` find its leak class
+    by label: ``leak_class: leak``, or by default the class labelled ``leak`` if any.
 
     Raises:
         ConfigError: an unknown name, or an option the loss does not take.
@@ -316,12 +319,9 @@ def get_loss_function(
         if "class_weights" in config:
             config = {**config, "class_weights": _resolve_weights(config, labels, n_classes)}
         _check_options(name, CUSTOM_LOSSES[name], config)
+        if CUSTOM_LOSSES[name] is LeakAwareLoss:
+            config = {**config, "leak_class": _leak_class(config.get("leak_class"), classes)}
         return CUSTOM_LOSSES[name](**config)
-    if config:
-        raise ConfigError(
-            f"training.loss_options: the Keras loss {name!r} takes no options; "
-            f"remove {', '.join(sorted(config))}"
-        )
     try:
         keras.losses.get(name)
     except (ValueError, TypeError):
@@ -329,6 +329,11 @@ def get_loss_function(
         raise ConfigError(
             f"training.loss: unknown loss {name!r}; use {known}, 'auto' or a Keras loss name"
         ) from None
+    if config:
+        raise ConfigError(
+            f"training.loss_options: the Keras loss {name!r} takes no options; "
+            f"remove {', '.join(sorted(config))}"
+        )
     if name in SPARSE_FORMS:
         return SPARSE_FORMS[name]
     if name in ONE_HOT_LOSSES:
@@ -343,6 +348,25 @@ def _resolve_weights(config: Mapping[str, Any], labels: Any, n_classes: int | No
             raise ConfigError("training.loss: class_weights 'balanced' needs the training labels")
         return balanced_class_weights(labels, n_classes)
     return weight_list(weights, n_classes)
+
+
+def _leak_class(given: Any, classes: Sequence[Any] | None) -> int:
+    """The index of the leak class: given as an index or a label, else the label ``leak``."""
+    labels = [str(c) for c in classes] if classes is not None else []
+    if given is None:
+        return labels.index("leak") if "leak" in labels else 1
+    if str(given) in labels and not isinstance(given, int):
+        return labels.index(str(given))
+    try:
+        index = int(given)
+    except (TypeError, ValueError):
+        known = f"; classes are {', '.join(labels)}" if labels else ""
+        raise ConfigError(
+            f"training.loss_options.leak_class: unknown class {given!r}{known}"
+        ) from None
+    if labels and not 0 <= index < len(labels):
+        raise ConfigError(f"training.loss_options.leak_class: {index} is out of range")
+    return index
 
 
 def _check_options(name: str, loss: type, config: Mapping[str, Any]) -> None:
