@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import Ridge
+from sklearn.svm import SVC
 
 from hpolab.errors import ConfigError
 from hpolab.search.tuners import (
@@ -21,6 +22,15 @@ def data() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(1)
     X = rng.normal(size=(80, 4)).astype("float32")
     y = (X[:, 0] + 0.3 * rng.normal(size=80) > 0).astype(int)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def four_classes() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 8)).astype("float32")
+    y = np.repeat(np.arange(4), 15)
+    X[np.arange(60), y] += 1.5
     return X, y
 
 
@@ -78,3 +88,40 @@ def test_a_diverging_candidate_fails_its_trial_and_the_search_goes_on(data):
     result = tuner.search("mlp", X, target)
     assert [r["params"]["learning_rate"] for r in result.results] == [1e-3]
     assert result.best_params["learning_rate"] == 1e-3
+
+
+def test_guide_examples_run_and_results_read_as_mappings(four_classes):
+    X_train, y_train = four_classes
+    param_grid = {"n_estimators": [5, 10], "max_depth": [2, 5]}
+    tuner = GridSearchTuner(param_grid=param_grid, cv=3)
+    results = tuner.search(RandomForestClassifier(random_state=0), X_train, y_train)
+    assert results["best_params"] == results.best_params == tuner.best_params_
+    assert results["best_score"] == results.best_score and len(results["results"]) == 4
+    assert list(results) == ["best_params", "best_score", "results"]
+    with pytest.raises(KeyError, match="TuningResult has no key 'best'; known keys: best_params"):
+        results["best"]
+
+    param_space = {
+        "C": {"type": "float", "low": 0.001, "high": 100, "log": True},
+        "gamma": {"type": "float", "low": 0.0001, "high": 10, "log": True},
+    }
+    bayesian_tuner = HyperparameterTuner(method="bayesian", **param_space)
+    found = bayesian_tuner.search(SVC(), X_train, y_train)  # defaults: 20 draws, 5 folds
+    assert set(found["best_params"]) == {"C", "gamma"} and 0.0 <= found["best_score"] <= 1.0
+    assert 1e-4 <= found["best_params"]["gamma"] <= 10
+
+
+def test_numpy_values_are_plain_choices(four_classes):
+    X_train, y_train = four_classes
+    param_dist = {
+        "C": np.array([0.1, 1, 10]),
+        "gamma": ["scale", "auto", *np.logspace(-5, 2, 20)],
+        "max_iter": np.int64(-1),
+    }
+    tuner = RandomSearchTuner(param_dist, n_iter=6, cv=3, scoring="f1_weighted")
+    results = tuner.search(SVC(), X_train, y_train)
+    assert len(results["results"]) == 6
+    for tried in results["results"]:
+        assert type(tried["params"]["C"]) is float and tried["params"]["max_iter"] == -1
+        gamma = tried["params"]["gamma"]
+        assert gamma in ("scale", "auto") or type(gamma) is float

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import optuna
@@ -30,6 +30,7 @@ from hpolab.search.samplers import make_sampler
 from hpolab.search.space import SearchSpace
 from hpolab.training.baselines import with_params
 from hpolab.training.cross_validation import evaluate_with_cross_validation
+from hpolab.training.result import MappingResult
 
 METHODS = {"grid": "grid", "random": "random", "bayesian": "tpe", "tpe": "tpe"}
 
@@ -40,8 +41,13 @@ def suggest_search_space(model_type: str) -> dict[str, Any]:
 
 
 @dataclass
-class TuningResult:
-    """Best parameters and score (mean over folds, higher is better) and every trial."""
+class TuningResult(MappingResult):
+    """Best parameters and score (mean over folds, higher is better) and every trial.
+
+    Also read as a mapping: ``result["best_params"]``, ``result["best_score"]``.
+    """
+
+    mapping_keys: ClassVar[tuple[str, ...]] = ("best_params", "best_score", "results")
 
     best_params: dict[str, Any]
     best_score: float
@@ -56,9 +62,11 @@ class HyperparameterTuner:
         n_iter: configurations to try (random, bayesian; default 20).
         cv: number of folds; ``cv_method`` the splitter (default stratified k-fold for
             classification, k-fold for regression).
-        scoring: ``accuracy``, ``f1_macro``, ``r2``, ``neg_rmse`` or ``neg_mae``.
+        scoring: ``accuracy``, ``f1_macro``, ``r2``, ``neg_rmse``, ``neg_mae`` or any
+            scikit-learn scorer name (``f1_weighted``, ``roc_auc_ovr``, ...).
         space: the parameters, e.g. ``n_estimators=[50, 100]``,
-            ``learning_rate={"low": 1e-4, "high": 1e-2, "log": True}``.
+            ``learning_rate={"low": 1e-4, "high": 1e-2, "log": True}``; numpy values
+            (``np.logspace(-5, 2, 20)``) are taken as the Python numbers they hold.
     """
 
     def __init__(
@@ -166,8 +174,25 @@ def _space(raw: Mapping[str, Any]) -> SearchSpace:
     params: dict[str, ParamSpec] = {}
     for name, spec in raw.items():
         try:
-            params[name] = ParamSpec.model_validate(list(spec) if isinstance(spec, tuple) else spec)
+            params[name] = ParamSpec.model_validate(_plain(spec))
         except ValidationError as exc:
             reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
             raise ConfigError(f"space.{name}: {reason}") from None
     return SearchSpace(params)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays as Python values, tuples as lists.
+
+    Specs must be JSON-serializable (they are stored with the study) and Optuna's
+    categorical choices must be plain scalars; ``np.logspace`` gives ``np.float64``.
+    """
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value

@@ -4,20 +4,31 @@
 accepts a scikit-learn estimator (cloned per fold), a model type of the registry
 (``"mlp"``, ``"cnn1d"``, with ``params``) or any callable ``build(input_shape, n_outputs)``
 returning a Keras model; it returns the mean, standard deviation and per-fold scores.
-Features are standardized per fold on the fold's training part only.
+Features are standardized per fold on the fold's training part only. ``scoring`` is one
+of :data:`SCORERS` or any scikit-learn scorer name; a fitted Keras model is scored
+through a small scikit-learn view of it, so every scorer works on both kinds of model.
+``KFoldValidator(n_splits, cv_method).get_splits(X, y)`` gives the folds themselves.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn import metrics as skm
-from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    clone,
+    is_classifier,
+    is_regressor,
+)
 from sklearn.model_selection import (
     GroupKFold,
     KFold,
@@ -28,6 +39,7 @@ from sklearn.model_selection import (
 
 from hpolab.data.dataset import Dataset, Scaler
 from hpolab.errors import ConfigError
+from hpolab.training.result import MappingResult
 
 CV_METHODS = ("stratified_kfold", "kfold", "leave_one_out", "time_series", "group_kfold")
 SCORERS: dict[str, tuple[Callable[..., float], bool]] = {
@@ -38,11 +50,25 @@ SCORERS: dict[str, tuple[Callable[..., float], bool]] = {
     "neg_rmse": (lambda t, p: -float(np.sqrt(skm.mean_squared_error(t, p))), False),
     "neg_mae": (lambda t, p: -float(skm.mean_absolute_error(t, p)), False),
 }
+FoldScorer = Callable[[Any, np.ndarray, np.ndarray], float]
+"""``score(fitted_estimator, X_test, y_test) -> float``, higher is better."""
 
 
 @dataclass
-class CVResult:
-    """Scores of one cross-validation (higher is better for every scorer)."""
+class CVResult(MappingResult):
+    """Scores of one cross-validation (higher is better for every scorer).
+
+    Also read as a mapping: ``result["mean"]``, ``result["std"]``, ``result["scores"]``.
+    """
+
+    mapping_keys: ClassVar[tuple[str, ...]] = (
+        "scoring",
+        "cv_method",
+        "mean",
+        "std",
+        "scores",
+        "fold_seconds",
+    )
 
     scoring: str
     cv_method: str
@@ -51,21 +77,67 @@ class CVResult:
 
     @property
     def mean(self) -> float:
+        """Mean score over the folds."""
         return float(np.mean(self.scores))
 
     @property
     def std(self) -> float:
+        """Standard deviation of the fold scores."""
         return float(np.std(self.scores))
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "scoring": self.scoring,
-            "cv_method": self.cv_method,
-            "mean": self.mean,
-            "std": self.std,
-            "scores": self.scores,
-            "fold_seconds": self.fold_seconds,
-        }
+        """Every key and value as a plain dict."""
+        return dict(self.items())
+
+
+class KFoldValidator:
+    """The folds of a data set: ``KFoldValidator(5).get_splits(X, y)``.
+
+    Args:
+        n_splits: number of folds (ignored by ``leave_one_out``).
+        cv_method: ``stratified_kfold`` (needs ``y``), ``kfold``, ``leave_one_out``,
+            ``time_series`` (never shuffled) or ``group_kfold`` (needs ``groups``).
+        shuffle: shuffle before splitting (the k-fold methods).
+        random_state: seed of the shuffle, so the folds are the same on every call.
+    """
+
+    def __init__(
+        self,
+        n_splits: int = 5,
+        cv_method: str = "stratified_kfold",
+        shuffle: bool = True,
+        random_state: int | None = 0,
+    ) -> None:
+        if cv_method not in CV_METHODS:
+            raise ConfigError(
+                f"cv_method: unknown method {cv_method!r}; use {', '.join(CV_METHODS)}"
+            )
+        if n_splits < 2 and cv_method != "leave_one_out":
+            raise ConfigError(f"n_splits: at least 2 folds are needed, got {n_splits}")
+        self.n_splits = n_splits
+        self.cv_method = cv_method
+        self.shuffle = shuffle
+        self.random_state = random_state
+
+    def get_splits(
+        self, X: Any, y: Any = None, groups: Any = None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(train indices, test indices) per fold of ``X``."""
+        return cv_splits(
+            np.asarray(X),
+            None if y is None else np.asarray(y),
+            self.cv_method,
+            self.n_splits,
+            None if groups is None else np.asarray(groups),
+            self.random_state,
+            shuffle=self.shuffle,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"KFoldValidator(n_splits={self.n_splits}, cv_method={self.cv_method!r}, "
+            f"shuffle={self.shuffle}, random_state={self.random_state})"
+        )
 
 
 def get_cv_splitter(
@@ -91,16 +163,22 @@ def get_cv_splitter(
 
 def cv_splits(
     X: np.ndarray,
-    y: np.ndarray,
+    y: np.ndarray | None,
     cv_method: str = "stratified_kfold",
     n_splits: int = 5,
     groups: np.ndarray | None = None,
     random_state: int | None = 0,
+    shuffle: bool = True,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train indices, test indices) per fold."""
     if cv_method == "group_kfold" and groups is None:
         raise ConfigError("data.cv: group_kfold needs groups (one group id per sample)")
-    splitter = get_cv_splitter(cv_method, n_splits, random_state=random_state)
+    if cv_method == "stratified_kfold" and y is None:
+        raise ConfigError(
+            "y: stratified_kfold keeps class shares and needs the labels; "
+            "pass y or use cv_method='kfold'"
+        )
+    splitter = get_cv_splitter(cv_method, n_splits, shuffle, random_state)
     try:
         # Only group k-fold reads groups; the others warn when given them.
         return list(splitter.split(X, y, groups if cv_method == "group_kfold" else None))
@@ -124,41 +202,88 @@ def evaluate_with_cross_validation(
 
     Args:
         model_or_builder: an unfitted scikit-learn estimator, a registry model type
-            (``"mlp"``), or ``build(input_shape, n_outputs) -> keras.Model``.
+            (``"mlp"``), or ``build(input_shape, n_outputs) -> keras.Model`` (ending in a
+            softmax for classification).
         cv_method: default stratified k-fold for classification, k-fold for regression.
         scoring: ``accuracy`` (default for classification), ``f1_macro``, ``r2`` (default
-            for regression), ``neg_rmse`` or ``neg_mae``.
+            for regression), ``neg_rmse``, ``neg_mae`` or any name of
+            ``sklearn.metrics.get_scorer_names()`` (``f1_weighted``, ``roc_auc_ovr``,
+            ``neg_log_loss``, ...). Every score is higher-is-better.
         params: Keras builders only: model and training parameters (``epochs``,
             ``batch_size``, ``learning_rate``, ...).
         task: ``classification`` or ``regression``; inferred from the estimator or ``y``.
+
+    Raises:
+        ConfigError: unknown scorer or CV method, or a scorer that does not fit the task.
     """
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y)
     task = task or _task_of(model_or_builder, y)
     scoring = scoring or ("accuracy" if task == "classification" else "r2")
     cv_method = cv_method or ("stratified_kfold" if task == "classification" else "kfold")
-    if scoring not in SCORERS:
-        raise ConfigError(f"scoring: unknown scorer {scoring!r}; use {', '.join(SCORERS)}")
-    scorer, needs_labels = SCORERS[scoring]
-    if needs_labels != (task == "classification"):
-        raise ConfigError(f"scoring: {scoring!r} does not apply to {task}")
+    score = resolve_scorer(scoring, task)
     folds = cv_splits(X, y, cv_method, n_splits, groups, random_state)
     scores, seconds = [], []
     for train, test in folds:
         start = time.perf_counter()
         scaler = Scaler.fit(X[train])
-        predicted = _fit_predict(
+        fitted = _fit(
             model_or_builder,
             scaler.transform(X[train]),
             y[train],
-            scaler.transform(X[test]),
             task,
             params or {},
             random_state,
         )
-        scores.append(float(scorer(y[test], predicted)))
+        scores.append(score(fitted, _inputs_of(fitted, scaler.transform(X[test])), y[test]))
         seconds.append(round(time.perf_counter() - start, 3))
     return CVResult(scoring, cv_method, scores, seconds)
+
+
+def resolve_scorer(scoring: str, task: str) -> FoldScorer:
+    """``score(fitted, X_test, y_test)`` for a :data:`SCORERS` key or a scikit-learn scorer.
+
+    Raises:
+        ConfigError: ``scoring`` is unknown, or scores the other task.
+    """
+    if scoring in SCORERS:
+        metric, needs_labels = SCORERS[scoring]
+        if needs_labels != (task == "classification"):
+            raise ConfigError(f"scoring: {scoring!r} does not apply to {task}")
+        return lambda fitted, X, y: float(metric(y, fitted.predict(X)))
+    names = skm.get_scorer_names()
+    if scoring not in names:
+        raise ConfigError(_unknown_scorer_message(scoring, [*SCORERS, *names]))
+    scorer = skm.get_scorer(scoring)
+    if _scorer_task(scorer) != task:
+        example = "accuracy" if task == "classification" else "r2"
+        raise ConfigError(f"scoring: {scoring!r} does not apply to {task}; use e.g. {example!r}")
+
+    def score(fitted: Any, X: np.ndarray, y: np.ndarray) -> float:
+        try:
+            return float(scorer(fitted, X, y))
+        except (ValueError, AttributeError) as exc:  # e.g. binary-only scorer, no predict_proba
+            message = f"scoring: {scoring!r} cannot score this model and data: {exc}"
+            raise ConfigError(message) from None
+
+    return score
+
+
+def _unknown_scorer_message(scoring: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(scoring, names, n=4, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    return (
+        f"scoring: unknown scorer {scoring!r}; {hint}use one of {', '.join(SCORERS)} "
+        "or a name from sklearn.metrics.get_scorer_names()"
+    )
+
+
+def _scorer_task(scorer: Any) -> str:
+    # scikit-learn has no public "task" of a scorer; the module of the metric it wraps
+    # (sklearn.metrics._regression) is the one place that records it.
+    metric = getattr(scorer, "_score_func", None)
+    module = getattr(metric, "__module__", "") or ""
+    return "regression" if module.startswith("sklearn.metrics._regression") else "classification"
 
 
 def _task_of(model: Any, y: np.ndarray) -> str:
@@ -172,15 +297,20 @@ def _task_of(model: Any, y: np.ndarray) -> str:
     return infer_task(y)
 
 
-def _fit_predict(
+def _inputs_of(fitted: Any, X: np.ndarray) -> np.ndarray:
+    """``X`` as ``fitted`` reads it: Keras keeps the shape, estimators want 2-D."""
+    return X if isinstance(fitted, _FittedKeras) else X.reshape(len(X), -1)
+
+
+def _fit(
     model: Any,
     X_train: np.ndarray,
     y_train: np.ndarray,
-    X_test: np.ndarray,
     task: str,
     params: dict[str, Any],
     seed: int | None,
-) -> np.ndarray:
+) -> Any:
+    """The fold's fitted estimator (a clone) or scikit-learn view of the fitted Keras model."""
     if isinstance(model, str):
         from hpolab.models import build_model, is_keras
 
@@ -188,31 +318,34 @@ def _fit_predict(
             n_outputs = len(np.unique(y_train)) if task == "classification" else 1
             model = build_model(model, params, tuple(X_train.shape[1:]), task, n_outputs)
     if hasattr(model, "fit") and hasattr(model, "get_params"):
-        fitted = clone(model).fit(X_train.reshape(len(X_train), -1), y_train)
-        return np.asarray(fitted.predict(X_test.reshape(len(X_test), -1)))
-    return _keras_fit_predict(model, X_train, y_train, X_test, task, params, seed)
+        return clone(model).fit(X_train.reshape(len(X_train), -1), y_train)
+    return _keras_fit(model, X_train, y_train, task, params, seed)
 
 
-def _keras_fit_predict(
+def _keras_fit(
     builder: Any,
     X_train: np.ndarray,
     y_train: np.ndarray,
-    X_test: np.ndarray,
     task: str,
     params: dict[str, Any],
     seed: int | None,
-) -> np.ndarray:
+) -> _FittedKeras:
     from hpolab.models import build_model
     from hpolab.training.fit import clear_keras, fit_arrays, make_optimizer, seed_everything
 
     clear_keras()
     seed_everything(seed)
+    view: _FittedKeras
     if task == "classification":
-        classes, codes = np.unique(y_train, return_inverse=True)
-        n_outputs, target = len(classes), codes
+        view = _KerasClassifierView()
+        view.classes_, target = np.unique(y_train, return_inverse=True)
+        n_outputs = len(view.classes_)
     else:
-        mean, scale = float(np.mean(y_train)), float(np.std(y_train) or 1.0)
-        n_outputs, target = 1, (np.asarray(y_train, dtype=np.float64) - mean) / scale
+        view = _KerasRegressorView()
+        view.target_mean_ = float(np.mean(y_train))
+        view.target_scale_ = float(np.std(y_train) or 1.0)
+        n_outputs = 1
+        target = (np.asarray(y_train, dtype=np.float64) - view.target_mean_) / view.target_scale_
     shape = tuple(X_train.shape[1:])
     if isinstance(builder, str):
         model = build_model(builder, params, shape, task, n_outputs)
@@ -227,10 +360,59 @@ def _keras_fit_predict(
         epochs=int(params.get("epochs", 20)),
         batch_size=int(params.get("batch_size", 32)),
     )
-    raw = np.asarray(model.predict(X_test, batch_size=1024, verbose=0))
-    if task == "classification":
-        return classes[raw.argmax(axis=1)]
-    return raw.reshape(-1) * scale + mean
+    view.model_ = model
+    return view
+
+
+class _FittedKeras(BaseEstimator):
+    """A fitted Keras model seen as a fitted scikit-learn estimator, for scorers.
+
+    The outputs of the last input array are kept: a scorer asking for ``predict`` and
+    ``predict_proba`` of the same test fold costs one forward pass.
+    """
+
+    model_: Any
+
+    def __init__(self) -> None:  # no hyperparameters: it only wraps a fitted model
+        self._cached: tuple[np.ndarray, np.ndarray] | None = None
+
+    def fit(self, X: Any, y: Any) -> _FittedKeras:
+        """Not supported: the view is made of a model already fitted on the fold.
+
+        It exists because scikit-learn only treats objects with ``fit`` as estimators
+        (``check_is_fitted`` refuses the others).
+        """
+        raise NotImplementedError("a fitted Keras view is not refitted; fit the builder")
+
+    def _outputs(self, X: np.ndarray) -> np.ndarray:
+        if self._cached is None or self._cached[0] is not X:
+            raw = self.model_.predict(X, batch_size=1024, verbose=0)
+            self._cached = (X, np.asarray(raw, dtype=np.float64))
+        return self._cached[1]
+
+
+class _KerasClassifierView(ClassifierMixin, _FittedKeras):
+    """Classes and softmax probabilities of a fitted Keras classifier."""
+
+    classes_: np.ndarray
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        proba = self._outputs(X)
+        # float32 softmax rows can miss 1 by more than log_loss / roc_auc tolerate.
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[self._outputs(X).argmax(axis=1)]
+
+
+class _KerasRegressorView(RegressorMixin, _FittedKeras):
+    """Predictions of a fitted Keras regressor, in the units of ``y``."""
+
+    target_mean_: float
+    target_scale_: float
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self._outputs(X).reshape(-1) * self.target_scale_ + self.target_mean_
 
 
 def fold_datasets(
