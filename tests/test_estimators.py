@@ -385,3 +385,108 @@ def test_a_declared_metric_picks_the_best_configuration(tmp_path, data):
         KerasEstimator(model_dir=tmp_path, cache_prefix="acc", metric="val_accuracy").fit(
             data["Xt"], data["Xv"], data["yt"], data["yv"], param_grid={"epochs": [1]}
         )
+
+
+# ----------------------------------------------------------------- value normalization
+def test_numeric_strings_are_trained_and_cached_as_numbers(tmp_path, data, monkeypatch):
+    ae = TinyAE(model_dir=tmp_path, cache_prefix="n")
+    ae.fit(data["Xt"], data["Xv"], model_config={"latent_dim": "3", "epochs": "2.0"})
+    assert ae.best_config_["latent_dim"] == 3 and type(ae.best_config_["latent_dim"]) is int
+    assert type(ae.best_config_["epochs"]) is int
+    assert ae.encode(data["Xv"]).shape == (40, 3)
+    art = ae.artifacts
+    stored = json.loads(art.config.read_text())["config"]
+    assert stored["latent_dim"] == 3 and stored["epochs"] == 2
+    assert json.loads(art.grid_results.read_text())[0]["config"]["latent_dim"] == 3
+    assert load_grid_trials(art.search_storage, "n")[0].params == {"epochs": 2, "latent_dim": 3}
+    # "3", 3 and 3.0 are one configuration: the same cache, nothing trained.
+    _no_training(monkeypatch)
+    for same in ({"latent_dim": 3, "epochs": 2}, {"latent_dim": 3.0, "epochs": "2"}):
+        again = TinyAE(model_dir=tmp_path, cache_prefix="n", on_mismatch="error")
+        again.fit(data["Xt"], data["Xv"], model_config=same)
+        assert again.from_cache_ and again.best_config_ == ae.best_config_
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"latent_dim": "abc"}, "model_config.latent_dim: 'abc' is not an integer (default 8)"),
+        ({"latent_dim": 2.5}, "model_config.latent_dim: 2.5 is not an integer (default 8)"),
+        ({"latent_dim": True}, "model_config.latent_dim: True is not an integer (default 8)"),
+        ({"dropout": "high"}, "model_config.dropout: 'high' is not a finite number (default 0.0)"),
+        ({"activation": 3}, "model_config.activation: 3 is not a string (default 'relu')"),
+        (
+            {"hidden_layers": [8, "x"]},
+            "model_config.hidden_layers[1]: 'x' is not an integer (default (8,))",
+        ),
+    ],
+)
+def test_unconvertible_values_are_refused_before_anything_is_written(
+    tmp_path, data, monkeypatch, config, message
+):
+    _no_training(monkeypatch)
+    model_dir = tmp_path / "models"
+    with pytest.raises(ConfigError) as info:
+        TinyAE(model_dir=model_dir, cache_prefix="bad").fit(
+            data["Xt"], data["Xv"], model_config=config
+        )
+    assert str(info.value) == message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert not model_dir.exists()
+
+
+def test_a_bad_value_with_reset_keeps_the_existing_cache(tmp_path, data):
+    grid = {"latent_dim": [2], "epochs": [2]}
+    TinyAE(model_dir=tmp_path, cache_prefix="r").fit(data["Xt"], data["Xv"], param_grid=grid)
+    art = ModelArtifacts(tmp_path.resolve(), "r")
+    before = _bytes(art)
+    with pytest.raises(ConfigError, match=r"^param_grid.latent_dim: 'abc' is not an integer"):
+        TinyAE(model_dir=tmp_path, cache_prefix="r").fit(
+            data["Xt"], data["Xv"], param_grid={"latent_dim": [2, "abc"]}, reset=True
+        )
+    assert _bytes(art) == before and art.inspect().valid
+
+
+def test_param_grid_values_are_normalized_and_searched_as_numbers(tmp_path, data):
+    ae = TinyAE(model_dir=tmp_path, cache_prefix="g")
+    ae.fit(data["Xt"], data["Xv"], param_grid={"latent_dim": ["2", 4], "epochs": [2]})
+    assert ae.n_configs_trained_ == 2
+    rows = json.loads(ae.artifacts.grid_results.read_text())
+    assert [r["config"]["latent_dim"] for r in rows] == [2, 4]
+    trials = load_grid_trials(ae.artifacts.search_storage, "g")
+    assert [t.params["latent_dim"] for t in trials] == [2, 4]
+    assert type(ae.best_config_["latent_dim"]) is int
+
+
+def test_resolve_grid_converts_to_the_defaults_types_without_training():
+    grid, mode = TinyAE().resolve_grid(
+        param_grid={
+            "latent_dim": ["2", 2.0, 2, " 3 "],  # one point per distinct value
+            "hidden_layers": [(8, "4"), ["16"], "12"],
+            "learning_rate": ["1e-3", 1],
+            "batch_size": ["16"],
+        }
+    )
+    assert mode == "grid"
+    assert grid == {
+        "latent_dim": [2, 3],
+        "hidden_layers": [(8, 4), [16], 12],
+        "learning_rate": [0.001, 1.0],
+        "batch_size": [16],
+    }
+    # Training keys without a DEFAULT_CONFIG entry follow hpolab's training defaults.
+    single, _ = TinyAE().resolve_grid(model_config={"warmup_epochs": "2", "lr_schedule": "cosine"})
+    assert single == {"warmup_epochs": [2], "lr_schedule": ["cosine"]}
+    with pytest.raises(ConfigError, match=r"^model_config.min_learning_rate: 'x' is not a finite"):
+        TinyAE().resolve_grid(model_config={"min_learning_rate": "x"})
+    # A KerasEstimator's builder parameters take the types of the builder's search space.
+    lstm, _ = KerasEstimator(model_type="lstm").resolve_grid(
+        param_grid={"units": ["8"], "bidirectional": ["true", False], "dropout": [0]}
+    )
+    assert lstm == {"units": [8], "bidirectional": [True, False], "dropout": [0.0]}
+    with pytest.raises(ConfigError, match=r"^model_config.units: 'many' is not an integer \(e.g."):
+        KerasEstimator(model_type="lstm").resolve_grid(model_config={"units": "many"})
+    ensemble, _ = KerasEstimator(model_type="ensemble").resolve_grid(
+        model_config={"members": "mlp+cnn1d", "cnn1d__filters": "8"}
+    )
+    assert ensemble == {"members": ["mlp+cnn1d"], "cnn1d__filters": [8]}

@@ -31,6 +31,7 @@ from hpolab.data.dataset import Scaler
 from hpolab.data.fingerprint import fingerprint_arrays
 from hpolab.errors import CacheMismatchError, ConfigError, DataError, TrialFailed
 from hpolab.estimators.artifacts import ModelArtifacts
+from hpolab.estimators.values import normalize_value, training_defaults
 from hpolab.layout import Layout, check_name, file_sha256
 from hpolab.search.grid import GridTrial, grid_points, run_grid_search
 from hpolab.training.fit import (
@@ -250,8 +251,12 @@ class CachedEstimator(BaseEstimator, ABC):
     ) -> tuple[dict[str, list[Any]], str]:
         """The grid ``fit`` would search and its mode (``"grid"`` or ``"single"``), checked.
 
+        Values are converted to the type of their key's default (see
+        :meth:`_normalize_config`), so ``"3"`` and ``3`` are one configuration and one cache.
+
         Raises:
-            ConfigError: both given, an unknown key, or a grid value that is not a list.
+            ConfigError: both given, an unknown key, a grid value that is not a list, or a
+                value that does not convert to its default's type.
         """
         if param_grid is not None and model_config is not None:
             raise ConfigError(
@@ -260,7 +265,8 @@ class CachedEstimator(BaseEstimator, ABC):
             )
         if model_config is not None:
             self._check_keys(model_config, "model_config")
-            grid = {k: [v] for k, v in model_config.items()}
+            config = self._normalize_config(model_config, "model_config")
+            grid = {k: [v] for k, v in config.items()}
             mode = "single"
         else:
             raw = self.DEFAULT_PARAM_GRID if param_grid is None else param_grid
@@ -274,7 +280,9 @@ class CachedEstimator(BaseEstimator, ABC):
                     )
                 if len(values) == 0:
                     raise ConfigError(f"param_grid.{key}: the list of values is empty")
-                grid[key] = list(values)
+                grid[key] = _unique(
+                    [self._normalize_value(key, v, f"param_grid.{key}") for v in values]
+                )
             mode = "grid"
         if not grid:
             # A search needs one parameter; searching the default epochs changes nothing.
@@ -293,6 +301,37 @@ class CachedEstimator(BaseEstimator, ABC):
                     f"{field_name}: unknown key {key!r} for {type(self).__name__}; {hint}"
                     f"known keys: {', '.join(sorted(known))}"
                 )
+
+    def _type_defaults(self) -> dict[str, tuple[Any, str]]:
+        """Per key, the value whose type a given value is converted to, and its name in
+        messages: ``DEFAULT_CONFIG`` first, then the training keys' defaults."""
+        found = {key: (value, "default") for key, value in training_defaults().items()}
+        found.update((key, (value, "default")) for key, value in self.DEFAULT_CONFIG.items())
+        return found
+
+    def _normalize_value(self, key: str, value: Any, field_name: str) -> Any:
+        """``value`` of ``key`` converted to its default's type (see ``_normalize_config``)."""
+        reference, shown = self._type_defaults().get(key, (None, "default"))
+        return normalize_value(value, reference, field_name, shown)
+
+    def _normalize_config(
+        self, config: Mapping[str, Any], field_name: str = "model_config"
+    ) -> dict[str, Any]:
+        """``config`` with every value converted to the type of its key's default.
+
+        An int default takes ints, integral floats (``3.0``) and numeric strings (``"3"``);
+        a float default takes ints, floats and numeric strings; a bool default takes bools
+        and ``"true"``/``"false"``; a str default only strings; a list of numbers is
+        converted element by element. A ``None`` default (or a key without one) takes
+        anything. The converted values are what is searched, cached and compared.
+
+        Raises:
+            ConfigError: ``model_config.latent_dim: 'abc' is not an integer (default 8)``.
+        """
+        return {
+            key: self._normalize_value(key, value, f"{field_name}.{key}")
+            for key, value in config.items()
+        }
 
     def _check_inputs(
         self, X_train: Any, X_val: Any, y_train: Any, y_val: Any
@@ -627,6 +666,18 @@ def _sklearn_call_style(X_train: Any, X_val: Any, y_train: Any) -> tuple[Any, An
     if second.ndim == 1 and first.ndim >= 2 and len(second) == len(first):
         return None, second
     return X_val, y_train
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    """``values`` without repeats (``["3", 3]`` converts to ``[3, 3]``: one point to train)."""
+    seen: set[str] = set()
+    kept = []
+    for value in values:
+        key = json.dumps(to_json_value(value), sort_keys=True, default=repr)
+        if key not in seen:
+            seen.add(key)
+            kept.append(value)
+    return kept
 
 
 def _result_row(index: int, config: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:

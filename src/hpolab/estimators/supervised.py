@@ -17,7 +17,14 @@ from hpolab.data.dataset import Scaler, encode_labels, infer_task
 from hpolab.errors import ConfigError, DataError
 from hpolab.estimators.autoencoder import Autoencoder
 from hpolab.estimators.base import CachedEstimator, PreparedData, as_2d_float
-from hpolab.models.registry import build_model, model_info
+from hpolab.estimators.values import space_examples
+from hpolab.models.registry import (
+    accepted_params,
+    available_models,
+    build_model,
+    default_search_space,
+    is_keras,
+)
 from hpolab.training.metrics import compute_metrics
 
 
@@ -130,7 +137,19 @@ class KerasEstimator(_Supervised):
         self.task = task
 
     def _config_keys(self) -> set[str]:
-        return super()._config_keys() | set(model_info(self.model_type).params)
+        # accepted_params: an ensemble also takes <member>__<param> keys.
+        return super()._config_keys() | set(accepted_params(self.model_type))
+
+    def _type_defaults(self) -> dict[str, tuple[Any, str]]:
+        # The builder's parameters have no defaults here; the types of its default search
+        # space stand in (filters 16 -> an int), named "e.g." in messages.
+        examples = space_examples(default_search_space(self.model_type))
+        if self.model_type == "ensemble":
+            for member in available_models():
+                if is_keras(member) and member != "ensemble":
+                    member_space = space_examples(default_search_space(member))
+                    examples.update((f"{member}__{k}", v) for k, v in member_space.items())
+        return {**{k: (v, "e.g.") for k, v in examples.items()}, **super()._type_defaults()}
 
     def _signature(self, grid: dict[str, list[Any]]) -> str:
         return f"{self.model_type}|{self.task}|{super()._signature(grid)}"
