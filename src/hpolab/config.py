@@ -437,7 +437,8 @@ def translate_guide_keys(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 def _translate_callbacks(data: dict[str, Any], callbacks: dict[str, Any]) -> dict[str, Any]:
     plateau = callbacks.get("reduce_lr_on_plateau")
-    if plateau is True:
+    settings = [k for k in callbacks if GUIDE_CALLBACK_KEYS.get(k, "").count(".") == 2]
+    if plateau is True and settings:  # reduce_lr_factor etc. become its settings
         callbacks["reduce_lr_on_plateau"] = plateau = {}
     monitors = {v for k, v in callbacks.items() if GUIDE_CALLBACK_KEYS.get(k) == "monitor"}
     if len(monitors) > 1:

@@ -102,7 +102,7 @@ def build_callbacks(
     mode = keras_mode(direction)
     callbacks: list[keras.callbacks.Callback] = []
     plateau = options.get("reduce_lr_on_plateau")
-    if plateau:
+    if plateau is not None and plateau is not False:  # {} is "on, with defaults"
         settings = dict(plateau) if isinstance(plateau, Mapping) else {}
         unknown_keys = sorted(set(settings) - set(PLATEAU_KEYS))
         if unknown_keys:
