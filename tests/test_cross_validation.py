@@ -206,3 +206,12 @@ def test_cv_result_reads_as_a_mapping(four_classes):
     assert dict(result) == result.as_dict() and dict(result)["mean"] == result.mean
     with pytest.raises(KeyError, match="CVResult has no key 'means'; known keys: scoring, "):
         result["means"]
+
+
+def test_a_parameter_the_model_does_not_take_is_named():
+    X = np.random.default_rng(0).normal(size=(40, 4)).astype("float32")
+    y = np.arange(40) % 2
+    with pytest.raises(
+        ConfigError, match="params.epoch: not a parameter of mlp; did you mean 'epochs'"
+    ):
+        evaluate_with_cross_validation("mlp", X, y, params={"epoch": 2})

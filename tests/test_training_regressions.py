@@ -169,7 +169,9 @@ def test_model_trainer_honours_the_nested_config_and_refuses_unknown_keys(tmp_pa
     trainer = ModelTrainer(_tiny_classifier(), config, root=tmp_path)
     history = trainer.train(X[:64], y[:64], X[64:], y[64:])
     assert len(history["loss"]) == 2 and isinstance(trainer.model_.loss, FocalLoss)
-    with pytest.raises(ConfigError, match="config.epoch: unknown key; did you mean 'epochs'"):
+    with pytest.raises(
+        ConfigError, match="config.epoch: not a parameter of mlp; did you mean 'epochs'"
+    ):
         ModelTrainer("mlp", {"epoch": 2})
     with pytest.raises(ConfigError, match="training.epoch"):
         ModelTrainer("mlp", {"training": {"epoch": 2}})

@@ -6,7 +6,9 @@ imported when a model is built, so validating a config stays fast.
 
 from __future__ import annotations
 
+import difflib
 import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,6 +205,32 @@ def accepted_params(model_type: str) -> list[str]:
             if member.kind == "keras" and member.name != "ensemble":
                 names.extend(f"{member.name}__{p}" for p in member.params)
     return names
+
+
+def check_params(
+    model_type: str | None,
+    params: Iterable[str],
+    field: str = "params",
+    elsewhere: Iterable[str] = (),
+) -> None:
+    """Every name in ``params`` is a parameter of ``model_type`` or a training key.
+
+    ``model_type=None`` (a model given as an object or a function) takes training keys only.
+    ``elsewhere``: names the caller accepts in another place, offered as hints too.
+
+    Raises:
+        ConfigError: the first unknown name, with the closest known one.
+    """
+    from hpolab.config import TRAINING_KEYS
+
+    accepted = sorted({*(accepted_params(model_type) if model_type else ()), *TRAINING_KEYS})
+    for name in params:
+        if name not in accepted:
+            known = sorted({*accepted, *elsewhere})
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"use {', '.join(known)}"
+            owner = model_type or "a given model (training keys only)"
+            raise ConfigError(f"{field}.{name}: not a parameter of {owner}; {hint}")
 
 
 def is_keras(model_type: str) -> bool:

@@ -214,7 +214,8 @@ def evaluate_with_cross_validation(
         task: ``classification`` or ``regression``; inferred from the estimator or ``y``.
 
     Raises:
-        ConfigError: unknown scorer or CV method, or a scorer that does not fit the task.
+        ConfigError: unknown scorer or CV method, a scorer that does not fit the task, or
+            a parameter the model does not take.
     """
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y)
@@ -222,6 +223,10 @@ def evaluate_with_cross_validation(
     scoring = scoring or ("accuracy" if task == "classification" else "r2")
     cv_method = cv_method or ("stratified_kfold" if task == "classification" else "kfold")
     score = resolve_scorer(scoring, task)
+    if params and not hasattr(model_or_builder, "get_params"):  # an estimator has its own
+        from hpolab.models.registry import check_params
+
+        check_params(model_or_builder if isinstance(model_or_builder, str) else None, params)
     folds = cv_splits(X, y, cv_method, n_splits, groups, random_state)
     scores, seconds = [], []
     for train, test in folds:

@@ -12,7 +12,6 @@ that is neither a training setting nor a parameter of the model is an error.
 
 from __future__ import annotations
 
-import difflib
 import os
 import time
 from collections.abc import Mapping
@@ -26,7 +25,6 @@ from pydantic import ValidationError
 from hpolab.config import (
     GUIDE_TRAINING_KEYS,
     METRICS,
-    TRAINING_KEYS,
     TrainingSection,
     format_validation_error,
     metric_direction,
@@ -35,7 +33,7 @@ from hpolab.data.dataset import Dataset, Scaler, encode_labels, infer_task
 from hpolab.errors import ConfigError, DataError
 from hpolab.layout import Layout, atomic_save
 from hpolab.models import build_model
-from hpolab.models.registry import accepted_params
+from hpolab.models.registry import check_params
 from hpolab.training.baselines import is_estimator
 from hpolab.training.evaluation import evaluate_model, predict_model
 from hpolab.training.fit import clear_keras, compile_model, fit_model, training_params
@@ -268,7 +266,6 @@ def split_config(config: Mapping[str, Any], model: Any) -> tuple[TrainingSection
     """
     training: dict[str, Any] = dict(_section(config, "training"))
     params: dict[str, Any] = {}
-    model_keys = set(accepted_params(model)) if isinstance(model, str) else set()
     for section in ("model", model if isinstance(model, str) else None):
         if section and section in config:
             params.update(_section(config, section))
@@ -281,13 +278,7 @@ def split_config(config: Mapping[str, Any], model: Any) -> tuple[TrainingSection
         if key in target:
             raise ConfigError(f"config.{key}: given twice (top level and in a section); keep one")
         target[key] = value
-    known = sorted(training_keys | set(TRAINING_KEYS) | model_keys)
-    for key in params:
-        if key not in model_keys and key not in TRAINING_KEYS:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
-            where = "" if isinstance(model, str) else " (a given model takes training keys only)"
-            raise ConfigError(f"config.{key}: unknown key{where}; {hint}")
+    check_params(model if isinstance(model, str) else None, params, "config", training_keys)
     try:
         return TrainingSection.model_validate(training), params
     except ValidationError as exc:
