@@ -138,15 +138,15 @@ def test_parameter_sources_and_their_precedence():
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"filterz": 3}, r"config: unknown key 'filterz' .*did you mean 'filters'\?"),
-        ({"trainig": {}}, r"config: unknown key 'trainig' .*did you mean 'training'\?"),
-        ({"zzz": 1}, r"config: unknown key 'zzz' .*cnn1d accepts filters, kernel_size"),
+        ({"filterz": 3}, r"config: unknown key 'filterz'; did you mean 'filters'\?"),
+        ({"trainig": {}}, r"config: unknown key 'trainig'; did you mean 'training'\?"),
+        ({"zzz": 1}, r"config: unknown key 'zzz'; use .*filters, .*kernel_size"),
         (
             {"model": {"kernel": 3}},
             r"config.model: unknown cnn1d parameter 'kernel'.*'kernel_size'",
         ),
         ({"cnn1d": {"units": 3}}, r"config.cnn1d: unknown cnn1d parameter 'units'"),
-        ({"model": [1, 2]}, r"config.model: expected a mapping of cnn1d parameters"),
+        ({"model": [1, 2]}, r"config.model: expected a mapping"),
         ([("filters", 3)], r"config: expected a mapping"),
     ],
 )
@@ -157,7 +157,7 @@ def test_unknown_keys_are_refused_with_the_key_named(config, message):
 
 
 def test_sklearn_models_refuse_unknown_keys_too():
-    with pytest.raises(ConfigError, match=r"unknown key 'n_estimator' .*'n_estimators'"):
+    with pytest.raises(ConfigError, match=r"unknown key 'n_estimator'; did you mean 'n_estimators'"):
         RandomForestModel({"n_estimator": 10})
     with pytest.raises(ConfigError, match=r"config.model: unknown svm parameter 'filters'"):
         SVMClassifier({"model": {"filters": 8}})

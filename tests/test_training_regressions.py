@@ -170,7 +170,7 @@ def test_model_trainer_honours_the_nested_config_and_refuses_unknown_keys(tmp_pa
     history = trainer.train(X[:64], y[:64], X[64:], y[64:])
     assert len(history["loss"]) == 2 and isinstance(trainer.model_.loss, FocalLoss)
     with pytest.raises(
-        ConfigError, match="config.epoch: not a parameter of mlp; did you mean 'epochs'"
+        ConfigError, match="config: unknown key 'epoch'; did you mean 'epochs'"
     ):
         ModelTrainer("mlp", {"epoch": 2})
     with pytest.raises(ConfigError, match="training.epoch"):

@@ -6,12 +6,22 @@ one-line message and exit code 2 instead of a traceback.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 
 
 def redact(url: str) -> str:
     """``url`` without its password, for messages."""
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+def unknown_key(field: str, key: object, known: Iterable[str], what: str = "key") -> ConfigError:
+    """The error for ``key`` not among ``known``: one line, with the closest known name."""
+    names = sorted({str(k) for k in known})
+    close = difflib.get_close_matches(str(key), names, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"use {', '.join(names)}"
+    return ConfigError(f"{field}: unknown {what} {key!r}; {hint}")
 
 
 class HpolabError(Exception):

@@ -27,21 +27,17 @@ Parameter names per model type: :func:`hpolab.models.registry.accepted_params`.
 
 from __future__ import annotations
 
-import difflib
 import operator
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from hpolab.config import TASKS, TRAINING_KEYS, TrainingSection
-from hpolab.errors import ConfigError
+from hpolab.config import GUIDE_TRAINING_KEYS, TASKS, TRAINING_KEYS, TrainingSection
+from hpolab.errors import ConfigError, unknown_key
 from hpolab.models.registry import accepted_params, available_models, build_model
 
 if TYPE_CHECKING:
     import keras
     from sklearn.base import BaseEstimator
-
-# Top-level sections of an experiment config that belong to training, not to the model.
-TRAINING_SECTIONS = ("training", "callbacks", "class_weights")
 
 _Builder = TypeVar("_Builder", bound="KerasModelBuilder")
 
@@ -53,66 +49,55 @@ def params_from_config(model_type: str, config: Mapping[str, Any] | None) -> dic
         ConfigError: ``config`` or one of its model sections is not a mapping, or a key is
             neither a parameter of ``model_type`` nor a training setting.
     """
-    if config is None:
-        return {}
-    if not isinstance(config, Mapping):
-        raise ConfigError(
-            f"config: expected a mapping such as {{'training': {{...}}}}, "
-            f"got {type(config).__name__}"
-        )
-    accepted = accepted_params(model_type)
+    accepted = set(accepted_params(model_type))
+    return {k: v for k, v in split_config(config, model_type)[1].items() if k in accepted}
+
+
+def split_config(
+    config: Mapping[str, Any] | None, model_type: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An experiment ``config`` as (training settings, model parameters); layout: module doc.
+
+    The training part is the ``"training"`` section plus top-level training settings
+    (``epochs``, ``loss_config``, ``class_weights``, ``callbacks``...), for
+    :class:`hpolab.config.TrainingSection` to check. The model part holds the parameters
+    of ``model_type`` and training keys a search space may also vary (``momentum``). With
+    ``model_type=None`` (a model already built) the ``"model"`` section is skipped: it was
+    the builder's.
+
+    Raises:
+        ConfigError: a key that is none of these, named with the closest known one.
+    """
+    config = _mapping("config", config or {})
+    training = dict(_mapping("config.training", config.get("training") or {}))
     params: dict[str, Any] = {}
+    accepted = set(accepted_params(model_type)) if model_type else set()
+    settings = set(TrainingSection.model_fields) | set(GUIDE_TRAINING_KEYS) | {"class_weights"}
+    sections = {"training", "model", *available_models()}
     for key, value in config.items():
-        if key in accepted:
+        if key in accepted or (key in TRAINING_KEYS and key not in settings):
             params[key] = value
-        elif key not in ("model", model_type):
-            _check_top_level_key(model_type, str(key), accepted)
-    for section in ("model", model_type):
-        if section in config:
-            params.update(_section(model_type, section, config[section], accepted))
-    return params
+        elif key in settings:
+            if key in training:
+                raise ConfigError(f"config.{key}: given at the top level and in training")
+            training[key] = value
+        elif key not in sections:
+            known = accepted | settings | set(TRAINING_KEYS) | {"training", "model"}
+            raise unknown_key("config", key, known)
+    for section in ("model", model_type) if model_type else ():
+        for key, value in _mapping(f"config.{section}", config.get(section) or {}).items():
+            if key not in accepted:
+                raise unknown_key(
+                    f"config.{section}", key, accepted, what=f"{model_type} parameter"
+                )
+            params[key] = value
+    return training, params
 
 
-def _ignored_keys() -> set[str]:
-    """Top-level keys that configure training (or other model types): skipped here."""
-    return (
-        set(TRAINING_SECTIONS)
-        | set(TRAINING_KEYS)
-        | set(TrainingSection.model_fields)
-        | set(available_models())
-    )
-
-
-def _check_top_level_key(model_type: str, key: str, accepted: list[str]) -> None:
-    ignored = _ignored_keys()
-    if key in ignored:
-        return
-    close = difflib.get_close_matches(key, sorted({*accepted, *ignored, "model"}), n=1)
-    hint = (
-        f"did you mean {close[0]!r}?"
-        if close
-        else f"{model_type} accepts {', '.join(accepted)}; training settings go under 'training'"
-    )
-    raise ConfigError(
-        f"config: unknown key {key!r} (not a {model_type} parameter nor a training setting); {hint}"
-    )
-
-
-def _section(model_type: str, name: str, section: Any, accepted: list[str]) -> dict[str, Any]:
-    """The checked parameters of the ``"model"`` or ``"<model_type>"`` section."""
-    if section is None:
-        return {}
-    if not isinstance(section, Mapping):
-        raise ConfigError(
-            f"config.{name}: expected a mapping of {model_type} parameters, "
-            f"got {type(section).__name__}"
-        )
-    for key in section:
-        if key not in accepted:
-            close = difflib.get_close_matches(str(key), accepted, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"use {', '.join(accepted)}"
-            raise ConfigError(f"config.{name}: unknown {model_type} parameter {key!r}; {hint}")
-    return dict(section)
+def _mapping(field: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{field}: expected a mapping, got {type(value).__name__}")
+    return value
 
 
 def _check_task(task: str) -> str:

@@ -23,7 +23,6 @@ import numpy as np
 from pydantic import ValidationError
 
 from hpolab.config import (
-    GUIDE_TRAINING_KEYS,
     METRICS,
     TrainingSection,
     format_validation_error,
@@ -33,15 +32,12 @@ from hpolab.data.dataset import Dataset, Scaler, encode_labels, infer_task
 from hpolab.errors import ConfigError, DataError
 from hpolab.layout import Layout, atomic_save
 from hpolab.models import build_model
-from hpolab.models.registry import check_params
+from hpolab.models.builders import split_config as split_experiment_config
 from hpolab.training.baselines import is_estimator
 from hpolab.training.evaluation import evaluate_model, predict_model
 from hpolab.training.fit import clear_keras, compile_model, fit_model, training_params
 from hpolab.training.losses import get_loss_function
 from hpolab.training.saving import save_model
-
-# Top-level keys of a nested config besides the model's own section.
-_SECTIONS = ("training", "model", "class_weights")
 
 
 class ModelTrainer:
@@ -259,39 +255,18 @@ class ModelTrainer:
 
 
 def split_config(config: Mapping[str, Any], model: Any) -> tuple[TrainingSection, dict[str, Any]]:
-    """The training settings and the model's parameters of a flat or nested ``config``.
+    """The checked training settings and the model's parameters of a flat or nested config.
 
     Raises:
-        ConfigError: a key that is neither (naming it, with the closest known key).
+        ConfigError: a key that is neither (naming it), or a bad training value.
     """
-    training: dict[str, Any] = dict(_section(config, "training"))
-    params: dict[str, Any] = {}
-    for section in ("model", model if isinstance(model, str) else None):
-        if section and section in config:
-            params.update(_section(config, section))
-    training_keys = set(TrainingSection.model_fields) | set(GUIDE_TRAINING_KEYS)
-    training_keys.add("class_weights")
-    for key, value in config.items():
-        if key in ("training", "model", model):
-            continue
-        target = training if key in training_keys else params
-        if key in target:
-            raise ConfigError(f"config.{key}: given twice (top level and in a section); keep one")
-        target[key] = value
-    check_params(model if isinstance(model, str) else None, params, "config", training_keys)
+    raw, params = split_experiment_config(config, model if isinstance(model, str) else None)
     try:
-        return TrainingSection.model_validate(training), params
+        return TrainingSection.model_validate(raw), params
     except ValidationError as exc:
         message = format_validation_error(exc)
         where = "training: " if message.startswith("config: ") else "training."
         raise ConfigError(where + message.removeprefix("config: ")) from None
-
-
-def _section(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    section = config.get(name, {})
-    if not isinstance(section, Mapping):
-        raise ConfigError(f"config.{name}: must be a mapping of settings")
-    return section
 
 
 def _unwrap(model: Any) -> Any:
