@@ -157,7 +157,9 @@ def test_unknown_keys_are_refused_with_the_key_named(config, message):
 
 
 def test_sklearn_models_refuse_unknown_keys_too():
-    with pytest.raises(ConfigError, match=r"unknown key 'n_estimator'; did you mean 'n_estimators'"):
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'n_estimator'; did you mean 'n_estimators'"
+    ):
         RandomForestModel({"n_estimator": 10})
     with pytest.raises(ConfigError, match=r"config.model: unknown svm parameter 'filters'"):
         SVMClassifier({"model": {"filters": 8}})

@@ -212,6 +212,6 @@ def test_a_parameter_the_model_does_not_take_is_named():
     X = np.random.default_rng(0).normal(size=(40, 4)).astype("float32")
     y = np.arange(40) % 2
     with pytest.raises(
-        ConfigError, match="params.epoch: not a parameter of mlp; did you mean 'epochs'"
+        ConfigError, match="unknown parameter of mlp 'epoch'; did you mean 'epochs'"
     ):
         evaluate_with_cross_validation("mlp", X, y, params={"epoch": 2})

@@ -91,9 +91,9 @@ def test_weighted_cross_entropy_takes_weights_by_class_index():
     probs = np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.7, 0.1, 0.1]], dtype="float32")
     per_sample = loss.call(np.array([0, 1]), probs).numpy()
     assert per_sample == pytest.approx([-np.log(0.7), -3.0 * np.log(0.7)], rel=1e-5)
-    with pytest.raises(ConfigError, match="class index"):
+    with pytest.raises(ConfigError, match="unknown class 'leak'; use class indices"):
         WeightedCategoricalCrossentropy({"leak": 2.0})
-    with pytest.raises(ConfigError, match="out of range"):
+    with pytest.raises(ConfigError, match="unknown class 5; use class indices 0..1"):
         get_loss_function("weighted_crossentropy", n_classes=2, class_weights={5: 1.0})
 
 
@@ -169,9 +169,7 @@ def test_model_trainer_honours_the_nested_config_and_refuses_unknown_keys(tmp_pa
     trainer = ModelTrainer(_tiny_classifier(), config, root=tmp_path)
     history = trainer.train(X[:64], y[:64], X[64:], y[64:])
     assert len(history["loss"]) == 2 and isinstance(trainer.model_.loss, FocalLoss)
-    with pytest.raises(
-        ConfigError, match="config: unknown key 'epoch'; did you mean 'epochs'"
-    ):
+    with pytest.raises(ConfigError, match="config: unknown key 'epoch'; did you mean 'epochs'"):
         ModelTrainer("mlp", {"epoch": 2})
     with pytest.raises(ConfigError, match="training.epoch"):
         ModelTrainer("mlp", {"training": {"epoch": 2}})
@@ -193,7 +191,7 @@ def test_get_optimizer_passes_its_arguments_and_names_unknown_ones():
         get_optimizer("adam", 1e-3, rho=0.8)
     schedule = get_learning_rate_schedule("warmup", 1e-3, {"decay_rate": 0.9, "decay_steps": 10})
     assert schedule.decay_rate == 0.9
-    with pytest.raises(ConfigError, match="unknown option 'decay'"):
+    with pytest.raises(ConfigError, match="unknown cosine option 'decay'"):
         get_learning_rate_schedule("cosine", 1e-3, {"decay": 0.9})
 
 
@@ -209,7 +207,7 @@ def test_multi_model_trainer_takes_the_config_first():
 
 def test_study_config_refuses_misplaced_guide_keys():
     with pytest.raises(
-        ConfigError, match="training.callbacks: reduce_lr_on_plateau: unknown key 'factr'"
+        ConfigError, match="reduce_lr_on_plateau: unknown setting 'factr'; did you mean 'factor'"
     ):
         hpolab.load_config({"training": {"callbacks": {"reduce_lr_on_plateau": {"factr": 0.5}}}})
     with pytest.raises(ConfigError, match="set reduce_lr_on_plateau: true"):
@@ -221,3 +219,105 @@ def test_study_config_refuses_misplaced_guide_keys():
                 "training": {"callbacks": {"early_stopping_monitor": "val_loss"}},
             }
         )
+
+
+# ------------------------------------------------------------------ bad values: one error line
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: get_loss_function("weighted_crossentropy"), "needs class_weights"),
+        (lambda: get_loss_function("focal_loss", gamma="abc"), "training.loss_options: focal"),
+        (
+            lambda: get_learning_rate_schedule("cosine", 1e-3, {"decay_rate": 0.5}),
+            "unknown cosine option 'decay_rate'",
+        ),
+        (
+            lambda: get_learning_rate_schedule("warmup", 1e-3, {"warmup_steps": "abc"}),
+            "lr_schedule_config",
+        ),
+        (
+            lambda: hpolab.load_config(
+                {"training": {"callbacks": {"reduce_lr_on_plateau": {"factor": 2}}}}
+            ),
+            "reduce_lr_on_plateau: factor",
+        ),
+        (
+            lambda: hpolab.load_config({"training": {"callbacks": {"checkpoint": "best.keras"}}}),
+            "checkpoint must be true or false",
+        ),
+        (
+            lambda: hpolab.load_config(
+                {
+                    "training": {"optimizer": "sgd", "optimizer_options": {"momentum": 0.5}},
+                    "models": {"mlp": {"search_space": {"momentum": [0.1, 0.9]}}},
+                }
+            ),
+            "'momentum' is searched and set in training.optimizer_options",
+        ),
+    ],
+)
+def test_bad_training_values_are_one_config_error(call, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+def test_class_weight_keys_are_all_labels_or_all_indices():
+    from hpolab.training.losses import class_indices, weight_list
+
+    assert class_indices([0, 1], [1, 2]) == {0: 0, 1: 1}  # 0 is no label: indices
+    assert class_indices([1, 2], [1, 2]) == {1: 0, 2: 1}  # every key a label: labels
+    assert weight_list({"leak": 3.0}, 2, ["leak", "normal"]) == [3.0, 1.0]
+    with pytest.raises(ConfigError, match="unknown class 'pipe'"):
+        class_indices(["pipe"], ["leak", "normal"])
+
+
+def test_a_loss_or_metric_that_does_not_fit_the_labels_stops_the_study_before_storage(
+    tmp_path: Path,
+):
+    config = small_config(tmp_path / "c.yaml", write_csv(tmp_path / "d.csv"), name="metric")
+    raw = yaml.safe_load(config.read_text())
+    raw["training"]["metrics"] = ["precision"]  # needs one-hot or binary targets
+    config.write_text(yaml.safe_dump(raw))
+    proc = run_cli("--config", str(config), "--no-mlflow", root=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: training: loss"), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not list((tmp_path / "hpo_studies").glob("metric*"))
+
+
+@pytest.mark.parametrize("loss", ["binary_crossentropy", "hinge", "poisson"])
+def test_more_one_hot_keras_losses_train_on_class_indices(loss: str):
+    X, y = _arrays()
+    model = _tiny_classifier()
+    compile_model(model, "classification", {"loss": loss}, labels=y, steps_per_epoch=2)
+    history, _ = fit_arrays(model, X, y, epochs=1, batch_size=32, validation=(X, y))
+    assert np.isfinite(history["val_loss"][0])
+
+
+def test_model_trainer_compile_monitor_and_estimators(tmp_path: Path):
+    from sklearn.ensemble import RandomForestClassifier
+
+    leak = {"training": {"loss": "leak_aware_loss", "loss_config": {"leak_class": "leak"}}}
+    ModelTrainer(_tiny_classifier(2), leak, root=tmp_path).compile()  # label known at train
+    with pytest.raises(ConfigError, match="optimizer_config: unknown option 'beta_9'"):
+        ModelTrainer("mlp", {"training": {"optimizer_config": {"beta_9": 1}}}).compile()
+    with pytest.raises(ConfigError, match="differs from the config's monitor"):
+        ModelTrainer("mlp", {"training": {"monitor": "val_loss"}}, metric="val_accuracy")
+    with pytest.raises(ConfigError, match="training.monitor: unknown metric 'val_acc'"):
+        ModelTrainer("mlp", {"training": {"callbacks": {"early_stopping_monitor": "val_acc"}}})
+    with pytest.warns(UserWarning, match="epochs, loss do not apply"):
+        ModelTrainer(RandomForestClassifier(), {"training": {"epochs": 3, "loss": "focal"}})
+
+
+def test_cross_validation_params_train_like_a_trial():
+    from hpolab.training import evaluate_with_cross_validation
+
+    X, y = _arrays(n=60)
+    result = evaluate_with_cross_validation(
+        "mlp", X, y, n_splits=2, params={"epochs": 1, "loss": "focal_loss", "momentum": 0.5}
+    )
+    assert len(result["scores"]) == 2
+    with pytest.raises(ConfigError, match="unknown loss 'no_such_loss'"):
+        evaluate_with_cross_validation("mlp", X, y, n_splits=2, params={"loss": "no_such_loss"})
+    with pytest.raises(ConfigError, match="params.patience"):
+        evaluate_with_cross_validation("mlp", X, y, n_splits=2, params={"patience": 1})

@@ -77,7 +77,9 @@ def test_schedules_take_the_values_they_promise():
     base, floor = 0.01, 0.001
     cfg = {"warmup_steps": 10, "decay_steps": 100, "floor": floor}
     for kind in ("linear", "cosine", "polynomial", "exponential", "constant"):
-        schedule = get_learning_rate_schedule(kind, base, cfg)
+        # A constant rate has no decay: decay options are refused for it.
+        options = {"warmup_steps": 10} if kind == "constant" else cfg
+        schedule = get_learning_rate_schedule(kind, base, options)
         assert _at(schedule, 0) == pytest.approx(0.0, abs=1e-9), kind  # warmup from 0
         assert _at(schedule, 5) == pytest.approx(base / 2, rel=1e-5), kind
         assert _at(schedule, 10) == pytest.approx(base, rel=1e-5), kind  # warmup end = base

@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from hpolab.errors import ConfigError
+from hpolab.errors import ConfigError, unknown_key
 from hpolab.layout import check_name
 
 SAMPLERS = ("grid", "random", "tpe", "gp", "cmaes")
@@ -85,7 +85,7 @@ TRAINING_KEYS = (
 PREPROCESSING_KEYS = ("frame_length", "frame_step")
 # Callbacks a config can switch on (hpolab.training.callbacks).
 CALLBACK_KEYS = ("checkpoint", "reduce_lr_on_plateau", "metrics_log", "tensorboard")
-# Settings of reduce_lr_on_plateau (Keras' ReduceLROnPlateau arguments).
+# Settings of reduce_lr_on_plateau (Keras' ReduceLROnPlateau arguments; PlateauSettings).
 PLATEAU_KEYS = ("factor", "patience", "min_lr", "cooldown", "min_delta")
 # hpolab's own losses (hpolab.training.losses), all for classification.
 CLASSIFICATION_LOSSES = (
@@ -380,14 +380,36 @@ class TrainingSection(_Strict):
                 raise ValueError(f"unknown callback {key!r}; {hint}use {', '.join(CALLBACK_KEYS)}")
         if callbacks.get("metrics_log") not in (None, False, "csv", "json"):
             raise ValueError("metrics_log must be csv or json")
-        plateau = callbacks.get("reduce_lr_on_plateau")
+        for key in ("checkpoint", "tensorboard"):
+            if not isinstance(callbacks.get(key, False), bool):
+                raise ValueError(f"{key} must be true or false (got {callbacks[key]!r})")
+        plateau = callbacks.get("reduce_lr_on_plateau", False)
         if isinstance(plateau, Mapping):
             for key in plateau:
                 if key not in PLATEAU_KEYS:
-                    raise ValueError(
-                        f"reduce_lr_on_plateau: unknown key {key!r}; use {', '.join(PLATEAU_KEYS)}"
-                    )
+                    error = unknown_key("reduce_lr_on_plateau", key, PLATEAU_KEYS, "setting")
+                    raise ValueError(str(error))
+            try:
+                settings = PlateauSettings.model_validate(plateau)
+            except ValidationError as exc:
+                raise ValueError(f"reduce_lr_on_plateau: {format_validation_error(exc)}") from None
+            callbacks["reduce_lr_on_plateau"] = settings.model_dump(exclude_unset=True)
+        elif not isinstance(plateau, bool):
+            raise ValueError(
+                f"reduce_lr_on_plateau must be true, false or {{{', '.join(PLATEAU_KEYS)}}} "
+                f"(got {plateau!r})"
+            )
         return callbacks
+
+
+class PlateauSettings(_Strict):
+    """``training.callbacks.reduce_lr_on_plateau`` settings (Keras' ReduceLROnPlateau)."""
+
+    factor: float = Field(default=0.5, gt=0, lt=1)
+    patience: int = Field(default=2, ge=0)
+    min_lr: float = Field(default=1e-6, ge=0)
+    cooldown: int = Field(default=0, ge=0)
+    min_delta: float = Field(default=1e-4, ge=0)
 
 
 # Keys of the training design guide and the hpolab key each one becomes.
@@ -524,7 +546,14 @@ class StudyConfig(_Strict):
         return raw
 
     @model_validator(mode="after")
-    def _one_monitor(self) -> StudyConfig:
+    def _training_fits_the_study(self) -> StudyConfig:
+        for model_type, spec in self.models.items():
+            both = sorted(set(spec.params()) & set(self.training.optimizer_options))
+            if both:
+                raise ValueError(
+                    f"models.{model_type}: {both[0]!r} is searched and set in "
+                    "training.optimizer_options; keep one"
+                )
         monitor = self.training.monitor
         if monitor is not None and monitor != self.study.metric:
             raise ValueError(

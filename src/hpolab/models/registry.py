@@ -6,13 +6,12 @@ imported when a model is built, so validating a config stays fast.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpolab.errors import ConfigError
+from hpolab.errors import ConfigError, unknown_key
 
 
 @dataclass(frozen=True)
@@ -223,14 +222,11 @@ def check_params(
     """
     from hpolab.config import TRAINING_KEYS
 
-    accepted = sorted({*(accepted_params(model_type) if model_type else ()), *TRAINING_KEYS})
+    accepted = {*(accepted_params(model_type) if model_type else ()), *TRAINING_KEYS}
+    owner = model_type or "a given model (training keys only)"
     for name in params:
         if name not in accepted:
-            known = sorted({*accepted, *elsewhere})
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"use {', '.join(known)}"
-            owner = model_type or "a given model (training keys only)"
-            raise ConfigError(f"{field}.{name}: not a parameter of {owner}; {hint}")
+            raise unknown_key(field, name, {*accepted, *elsewhere}, f"parameter of {owner}")
 
 
 def is_keras(model_type: str) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 
 import keras
 
-from hpolab.config import CALLBACK_KEYS, PLATEAU_KEYS
+from hpolab.config import CALLBACK_KEYS, PlateauSettings
 from hpolab.errors import ConfigError
 from hpolab.layout import atomic_write_json
 
@@ -64,8 +64,10 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
     """Keras' reduce-on-plateau that also works under a learning-rate schedule.
 
     With a constant rate it is Keras' callback. With hpolab's schedule (warmup, cosine,
-    ...) the rate cannot be set, so the reduction scales the schedule instead: the rate
-    keeps its shape, ``factor`` times lower at each plateau, never below ``min_lr``.
+    ...) the rate cannot be set, so the reduction scales the schedule instead: at each
+    plateau the rate in effect becomes ``max(rate * factor, min_lr)`` and the schedule
+    goes on from there with its shape kept, never below its own floor. (Keras >= 3.15:
+    the reduction itself is the method overridden here.)
     """
 
     def _reduce_optimizer_lr(self, optimizer: Any, epoch: int, name: str = "") -> bool:
@@ -103,24 +105,9 @@ def build_callbacks(
     callbacks: list[keras.callbacks.Callback] = []
     plateau = options.get("reduce_lr_on_plateau")
     if plateau is not None and plateau is not False:  # {} is "on, with defaults"
-        settings = dict(plateau) if isinstance(plateau, Mapping) else {}
-        unknown_keys = sorted(set(settings) - set(PLATEAU_KEYS))
-        if unknown_keys:
-            raise ConfigError(
-                f"training.callbacks.reduce_lr_on_plateau: unknown key {unknown_keys[0]!r}; "
-                f"use {', '.join(PLATEAU_KEYS)}"
-            )
+        settings = PlateauSettings.model_validate(plateau if isinstance(plateau, Mapping) else {})
         callbacks.append(
-            ReduceLROnPlateau(
-                monitor=monitor,
-                mode=mode,
-                factor=float(settings.get("factor", 0.5)),
-                patience=int(settings.get("patience", 2)),
-                min_lr=float(settings.get("min_lr", 1e-6)),
-                cooldown=int(settings.get("cooldown", 0)),
-                min_delta=float(settings.get("min_delta", 1e-4)),
-                verbose=0,
-            )
+            ReduceLROnPlateau(monitor=monitor, mode=mode, verbose=0, **settings.model_dump())
         )
     writing = [k for k in ("checkpoint", "metrics_log", "tensorboard") if options.get(k)]
     if writing and run_dir is None:

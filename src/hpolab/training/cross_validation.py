@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -227,6 +228,11 @@ def evaluate_with_cross_validation(
         from hpolab.models.registry import check_params
 
         check_params(model_or_builder if isinstance(model_or_builder, str) else None, params)
+        if "patience" in params:  # a fold has no validation split to stop on
+            raise ConfigError(
+                "params.patience: cross-validation trains each fold for 'epochs' epochs "
+                "(no early stopping); remove patience"
+            )
     folds = cv_splits(X, y, cv_method, n_splits, groups, random_state)
     scores, seconds = [], []
     for train, test in folds:
@@ -335,8 +341,15 @@ def _keras_fit(
     params: dict[str, Any],
     seed: int | None,
 ) -> _FittedKeras:
+    from hpolab.config import TrainingSection
     from hpolab.models import build_model
-    from hpolab.training.fit import clear_keras, fit_arrays, make_optimizer, seed_everything
+    from hpolab.training.fit import (
+        clear_keras,
+        compile_model,
+        fit_arrays,
+        seed_everything,
+        training_params,
+    )
 
     clear_keras()
     seed_everything(seed)
@@ -356,15 +369,12 @@ def _keras_fit(
         model = build_model(builder, params, shape, task, n_outputs)
     else:
         model = builder(shape, n_outputs)
-    loss = "sparse_categorical_crossentropy" if task == "classification" else "mse"
-    model.compile(optimizer=make_optimizer(params), loss=loss)
-    fit_arrays(
-        model,
-        X_train,
-        target,
-        epochs=int(params.get("epochs", 20)),
-        batch_size=int(params.get("batch_size", 32)),
-    )
+    # The same compile as a study trial: loss, optimizer, schedule of ``params``.
+    hp = training_params(params, TrainingSection())
+    steps = math.ceil(len(X_train) / int(hp["batch_size"]))
+    labels = target if task == "classification" else None
+    compile_model(model, task, hp, labels, steps, classes=list(getattr(view, "classes_", [])))
+    fit_arrays(model, X_train, target, epochs=int(hp["epochs"]), batch_size=int(hp["batch_size"]))
     view.model_ = model
     return view
 

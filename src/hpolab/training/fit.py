@@ -32,9 +32,19 @@ from hpolab.training.callbacks import (
     build_callbacks,
     keras_mode,
 )
-from hpolab.training.losses import CUSTOM_LOSSES, balanced_class_weights, get_loss_function
+from hpolab.training.losses import (
+    CUSTOM_LOSSES,
+    balanced_class_weights,
+    class_indices,
+    get_loss_function,
+)
 from hpolab.training.metrics import compute_metrics
-from hpolab.training.optimizers import accepts, get_learning_rate_schedule, get_optimizer
+from hpolab.training.optimizers import (
+    SCHEDULE_OPTIONS,
+    accepts,
+    get_learning_rate_schedule,
+    get_optimizer,
+)
 from hpolab.training.result import NAN_LOSS_MESSAGE, EpochHook, TrainResult, fit_targets
 
 
@@ -101,7 +111,10 @@ def compile_model(
         raise ConfigError(f"training.loss: {loss!r} is for classification; use mse or mae")
     n_classes = int(model.output_shape[-1]) if task == "classification" else None
     options = dict(hp.get("loss_options") or {})
-    loss_fn = get_loss_function(loss, labels, n_classes, classes, **options)
+    # Class indices meet one-hot Keras losses in the form they take; regression values
+    # meet every Keras loss as it is.
+    one_hot = task == "classification"
+    loss_fn = get_loss_function(loss, labels, n_classes, classes, one_hot=one_hot, **options)
     model.compile(
         optimizer=make_optimizer(hp, steps_per_epoch),
         loss=loss_fn,
@@ -148,7 +161,13 @@ def make_optimizer(
         for k in ("weight_decay", "momentum", "nesterov")
         if hp.get(k) is not None and accepts(name, k)
     }
-    return get_optimizer(name, lr, **searched, **dict(hp.get("optimizer_options") or {}))
+    options = dict(hp.get("optimizer_options") or {})
+    both = sorted(set(searched) & set(options))
+    if both:
+        raise ConfigError(
+            f"training.optimizer_options.{both[0]}: also a searched or training parameter; keep one"
+        )
+    return get_optimizer(name, lr, **searched, **options)
 
 
 def _epoch_schedule(
@@ -168,7 +187,9 @@ def _epoch_schedule(
         "floor": ("floor", "min_lr", "min_learning_rate"),
         "warmup_steps": ("warmup_steps",),
     }
-    return {k: v for k, v in derived.items() if not set(overridden[k]) & set(given)}
+    kind = hp.get("lr_schedule", "constant") or "constant"
+    used = SCHEDULE_OPTIONS.get(kind, ())
+    return {k: v for k, v in derived.items() if k in used and not set(overridden[k]) & set(given)}
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -375,16 +396,27 @@ def check_builds(model_type: str, data: Dataset, training: Sequence[dict[str, An
 
     model = build_model(model_type, {}, data.input_shape, data.task, data.n_outputs)
     if not is_estimator(model):
-        labels = data.y_train if data.task == "classification" else None
         for hp in training:
-            compile_model(model, data.task, hp, labels, steps_per_epoch=1, classes=data.classes)
-            build_callbacks(
-                {k: v for k, v in (hp.get("callbacks") or {}).items() if k not in _WRITING},
-                None,
-                monitor="val_loss",
-                direction="minimize",
-            )
+            _check_training(model, data, hp)
     clear_keras()
+
+
+def _check_training(model: keras.Model, data: Dataset, hp: dict[str, Any]) -> None:
+    """Compile ``model`` with ``hp`` and evaluate it on two samples: a loss or metric that
+    does not fit the labels fails here, as one error line instead of mid-study."""
+    labels = data.y_train if data.task == "classification" else None
+    compile_model(model, data.task, hp, labels, steps_per_epoch=1, classes=data.classes)
+    class_weights(hp.get("class_weight"), data)
+    callbacks = {k: v for k, v in (hp.get("callbacks") or {}).items() if k not in _WRITING}
+    build_callbacks(callbacks, None, monitor="val_loss", direction="minimize")
+    try:
+        model.test_on_batch(data.X_train[:2], fit_targets(data, data.y_train[:2]))
+    except Exception as exc:  # TensorFlow's shape errors are long; their first line says it
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"training: loss {hp.get('loss', 'auto')!r} with metrics {hp.get('metrics')} "
+            f"does not fit this {data.task} data: {first[:200]}"
+        ) from None
 
 
 # Callbacks that write files: checked by the config, built only with a run folder.
@@ -433,20 +465,8 @@ def class_weights(setting: Any, data: Dataset) -> dict[int, float] | None:
         return dict(enumerate(balanced_class_weights(data.y_train, n_classes)))
     if not isinstance(setting, dict):
         raise ConfigError("training.class_weight: use 'balanced' or {label: weight}")
-    by_label = {str(label): code for code, label in enumerate(data.classes)}
+    index = class_indices(list(setting), data.classes, n_classes)
     weights = {code: 1.0 for code in range(n_classes)}
-    for label, weight in setting.items():
-        weights[_class_code(label, by_label, n_classes, data.classes)] = float(weight)
+    for key, weight in setting.items():
+        weights[index[key]] = float(weight)
     return weights
-
-
-def _class_code(label: Any, by_label: dict[str, int], n_classes: int, classes: Any) -> int:
-    """The class a weight's key names: a label, else a class index (0 .. n_classes - 1)."""
-    if str(label) in by_label:
-        return by_label[str(label)]
-    if str(label).isdigit() and int(label) < n_classes:
-        return int(label)
-    raise ConfigError(
-        f"training.class_weight: unknown class {label!r}; classes are "
-        f"{', '.join(map(str, classes))} (or their indices 0..{n_classes - 1})"
-    )

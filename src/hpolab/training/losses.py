@@ -8,7 +8,6 @@ back with it (``safe_mode=True``).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from hpolab.errors import ConfigError
+from hpolab.errors import ConfigError, unknown_key
 
 _EPS = 1e-7
 _PACKAGE = "hpolab"
@@ -234,40 +233,71 @@ CUSTOM_LOSSES = {
 # Keras losses that want one-hot targets, and what they become on hpolab's class indices:
 # the same loss in its sparse form, or the loss applied to one-hot encoded targets.
 SPARSE_FORMS = {"categorical_crossentropy": "sparse_categorical_crossentropy"}
-ONE_HOT_LOSSES = ("categorical_focal_crossentropy", "categorical_hinge", "kl_divergence")
+ONE_HOT_LOSSES = (
+    "categorical_focal_crossentropy",
+    "categorical_hinge",
+    "kl_divergence",
+    "binary_crossentropy",
+    "binary_focal_crossentropy",
+    "hinge",
+    "squared_hinge",
+    "poisson",
+)
 
 
 def weight_list(
-    weights: Sequence[float] | Mapping[Any, float], n_classes: int | None = None
+    weights: Sequence[float] | Mapping[Any, float],
+    n_classes: int | None = None,
+    classes: Sequence[Any] | None = None,
 ) -> list[float]:
     """Per-class weights as a list in class-index order.
 
-    A mapping is keyed by class index (``0`` or ``"0"``: YAML and JSON keys are strings);
+    A mapping is keyed by class label or by class index (see :func:`class_indices`);
     classes it leaves out weigh 1.0. ``n_classes`` pads the list with 1.0.
 
     Raises:
-        ConfigError: a key that is not a class index, or a weight that is not a number.
+        ConfigError: a key that is neither, or a weight that is not a number >= 0.
     """
     if isinstance(weights, str):
         raise ConfigError(
-            f"class_weights: {weights!r}; use 'balanced', a list or {{class_index: weight}}"
+            f"class_weights: {weights!r}; use 'balanced', a list or {{class: weight}}"
         )
     if isinstance(weights, Mapping):
-        by_index: dict[int, float] = {}
-        for key, value in weights.items():
-            try:
-                index = int(key)
-            except (TypeError, ValueError):
-                raise ConfigError(
-                    f"class_weights: key {key!r} is not a class index (0, 1, ...)"
-                ) from None
-            if index < 0 or (n_classes is not None and index >= n_classes):
-                raise ConfigError(f"class_weights: class index {index} is out of range")
-            by_index[index] = _weight(value)
+        index = class_indices(list(weights), classes, n_classes)
+        by_index = {index[key]: _weight(value) for key, value in weights.items()}
         size = max(n_classes or 0, max(by_index, default=-1) + 1)
         return [by_index.get(i, 1.0) for i in range(size)]
     listed = [_weight(w) for w in weights]
     return listed + [1.0] * max((n_classes or 0) - len(listed), 0)
+
+
+def class_indices(
+    keys: Sequence[Any], classes: Sequence[Any] | None, n_classes: int | None = None
+) -> dict[Any, int]:
+    """The class index each key names: all keys are labels, or all are indices.
+
+    Mixing would be ambiguous (with labels ``[1, 2]``, is ``1`` the label or the index?),
+    so labels win only when every key is one; otherwise every key must be an index
+    ``0 .. n_classes - 1`` (YAML and JSON keys may be strings: ``"0"``).
+
+    Raises:
+        ConfigError: a key that is neither a label nor an index.
+    """
+    labels = [str(c) for c in classes] if classes is not None else []
+    if labels and all(str(k) in labels for k in keys):
+        return {k: labels.index(str(k)) for k in keys}
+    limit = n_classes if n_classes is not None else (len(labels) or None)
+    found = {}
+    for key in keys:
+        text = str(key)
+        if not text.isdigit() or (limit is not None and int(text) >= limit):
+            known = f"labels {', '.join(labels)} or " if labels else ""
+            span = f"0..{limit - 1}" if limit else "0, 1, ..."
+            raise ConfigError(
+                f"class_weights: unknown class {key!r}; use {known}class indices {span}"
+            )
+        found[key] = int(text)
+    return found
 
 
 def _weight(value: Any) -> float:
@@ -301,6 +331,7 @@ def get_loss_function(
     labels: Sequence[int] | np.ndarray | None = None,
     n_classes: int | None = None,
     classes: Sequence[Any] | None = None,
+    one_hot: bool = True,
     **config: Any,
 ) -> keras.losses.Loss | str:
     """The loss called ``name``: hpolab's (focal, weighted_categorical_crossentropy,
@@ -308,7 +339,8 @@ def get_loss_function(
 
     ``class_weights="balanced"`` is computed from ``labels`` (class indices); a mapping of
     weights is keyed by class index. One-hot Keras losses (``categorical_crossentropy``)
-    are returned in a form that takes class indices, which is what hpolab trains on.
+    are returned in a form that takes class indices, which is what hpolab trains on
+    (``one_hot=False``: as they are, for regression targets).
     ``classes`` (the labels, in index order) let ``leak_aware_loss`` find its leak class
     by label: ``leak_class: leak``, or by default the class labelled ``leak`` if any.
 
@@ -317,11 +349,22 @@ def get_loss_function(
     """
     if name in CUSTOM_LOSSES:
         if "class_weights" in config:
-            config = {**config, "class_weights": _resolve_weights(config, labels, n_classes)}
+            config = {
+                **config,
+                "class_weights": _resolve_weights(config, labels, n_classes, classes),
+            }
         _check_options(name, CUSTOM_LOSSES[name], config)
         if CUSTOM_LOSSES[name] is LeakAwareLoss:
             config = {**config, "leak_class": _leak_class(config.get("leak_class"), classes)}
-        return CUSTOM_LOSSES[name](**config)
+        if CUSTOM_LOSSES[name] is WeightedCategoricalCrossentropy and "class_weights" not in config:
+            raise ConfigError(
+                f"training.loss_options: {name} needs class_weights: balanced, a list or "
+                "{class: weight}"
+            )
+        try:
+            return CUSTOM_LOSSES[name](**config)
+        except (TypeError, ValueError) as exc:  # e.g. gamma: abc
+            raise ConfigError(f"training.loss_options: {name}: {exc}") from None
     try:
         keras.losses.get(name)
     except (ValueError, TypeError):
@@ -334,20 +377,22 @@ def get_loss_function(
             f"training.loss_options: the Keras loss {name!r} takes no options; "
             f"remove {', '.join(sorted(config))}"
         )
-    if name in SPARSE_FORMS:
+    if one_hot and name in SPARSE_FORMS:
         return SPARSE_FORMS[name]
-    if name in ONE_HOT_LOSSES:
+    if one_hot and name in ONE_HOT_LOSSES:
         return OneHotTargets(name)
     return name
 
 
-def _resolve_weights(config: Mapping[str, Any], labels: Any, n_classes: int | None) -> list[float]:
+def _resolve_weights(
+    config: Mapping[str, Any], labels: Any, n_classes: int | None, classes: Any
+) -> list[float]:
     weights = config["class_weights"]
     if weights == "balanced":
         if labels is None:
             raise ConfigError("training.loss: class_weights 'balanced' needs the training labels")
         return balanced_class_weights(labels, n_classes)
-    return weight_list(weights, n_classes)
+    return weight_list(weights, n_classes, classes)
 
 
 def _leak_class(given: Any, classes: Sequence[Any] | None) -> int:
@@ -378,6 +423,4 @@ def _check_options(name: str, loss: type, config: Mapping[str, Any]) -> None:
     ]
     for key in config:
         if key not in accepted:
-            close = difflib.get_close_matches(key, accepted, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"use {', '.join(accepted)}"
-            raise ConfigError(f"training.loss_options: {name} takes no option {key!r}; {hint}")
+            raise unknown_key("training.loss_options", key, accepted, f"{name} option")

@@ -9,7 +9,6 @@ optimizer in ``.keras`` files and loads back.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 from typing import Any
@@ -17,12 +16,23 @@ from typing import Any
 import keras
 from keras import ops
 
-from hpolab.errors import ConfigError
+from hpolab.errors import ConfigError, unknown_key
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "linear", "cosine", "exponential", "polynomial")
 # "warmup" (linear warmup, then exponential decay by decay_rate) is the exponential kind.
 SCHEDULE_NAMES = (*SCHEDULES, "warmup")
+# The options each schedule uses (after aliases); any other option is an error.
+_WARMUP = ("warmup_steps", "warmup_start")
+_DECAY = (*_WARMUP, "decay_steps", "floor")
+SCHEDULE_OPTIONS = {
+    "constant": _WARMUP,
+    "linear": _DECAY,
+    "cosine": _DECAY,
+    "polynomial": (*_DECAY, "power"),
+    "exponential": (*_DECAY, "decay_rate"),
+    "warmup": (*_DECAY, "decay_rate"),
+}
 # Other names of schedule options, as design-guide configs spell them.
 _SCHEDULE_ALIASES = {
     "initial_lr": "warmup_start",
@@ -89,9 +99,12 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
         else:  # exponential
             elapsed = ops.maximum(step - self.warmup_steps, 0.0) / self.decay_steps
             decayed = ops.maximum(base * ops.power(self.decay_rate, elapsed), floor)
+        scale = ops.cast(self.scale, "float32")
+        # A plateau-scaled rate still never decays below the floor.
+        decayed = ops.maximum(decayed * scale, floor) if floor > 0 else decayed * scale
         if self.warmup_steps:
-            decayed = ops.where(step < self.warmup_steps, warm, decayed)
-        return decayed * ops.cast(self.scale, "float32")
+            return ops.where(step < self.warmup_steps, warm * scale, decayed)
+        return decayed
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -136,10 +149,14 @@ def get_learning_rate_schedule(
         raise ConfigError(
             f"training.lr_schedule: unknown schedule {name!r}; use {', '.join(SCHEDULE_NAMES)}"
         )
-    skip = ("base_learning_rate", "kind", "scale")
-    _check_keys("lr_schedule_config", options, WarmupDecaySchedule, skip=skip)
+    for key in options:
+        if key not in SCHEDULE_OPTIONS[name]:
+            raise unknown_key("lr_schedule_config", key, SCHEDULE_OPTIONS[name], f"{name} option")
     kind = "exponential" if name == "warmup" else name
-    return WarmupDecaySchedule(base_learning_rate, kind=kind, **options)
+    try:
+        return WarmupDecaySchedule(base_learning_rate, kind=kind, **options)
+    except (TypeError, ValueError) as exc:  # e.g. warmup_steps: abc
+        raise ConfigError(f"lr_schedule_config: {exc}") from None
 
 
 _OPTIMIZER_CLASSES = {
@@ -176,7 +193,9 @@ def get_optimizer(
 
 
 def accepts(optimizer: str, key: str) -> bool:
-    """Whether the optimizer ``optimizer`` takes the argument ``key``."""
+    """Whether the optimizer ``optimizer`` takes the argument ``key`` (unknown: no)."""
+    if optimizer not in _OPTIMIZER_CLASSES:
+        return False
     cls = getattr(keras.optimizers, _OPTIMIZER_CLASSES[optimizer])
     return key in _parameters(cls, keras.optimizers.Optimizer)
 
@@ -191,6 +210,4 @@ def _check_keys(field: str, options: dict[str, Any], *classes: type, skip: tuple
     accepted = [p for p in _parameters(*classes) if p not in skip]
     for key in options:
         if key not in accepted:
-            close = difflib.get_close_matches(key, accepted, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"use {', '.join(accepted)}"
-            raise ConfigError(f"{field}: unknown option {key!r}; {hint}")
+            raise unknown_key(field, key, accepted, "option")

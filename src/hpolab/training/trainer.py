@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,13 @@ from hpolab.models import build_model
 from hpolab.models.builders import split_config as split_experiment_config
 from hpolab.training.baselines import is_estimator
 from hpolab.training.evaluation import evaluate_model, predict_model
-from hpolab.training.fit import clear_keras, compile_model, fit_model, training_params
+from hpolab.training.fit import (
+    clear_keras,
+    compile_model,
+    fit_model,
+    make_optimizer,
+    training_params,
+)
 from hpolab.training.losses import get_loss_function
 from hpolab.training.saving import save_model
 
@@ -72,9 +79,16 @@ class ModelTrainer:
         self.model = _unwrap(model)
         self.config = dict(config or {})
         self.training, self.params = split_config(self.config, self.model)
-        metric = metric or self.training.monitor or "val_loss"
+        monitor = self.training.monitor
+        if metric and monitor and metric != monitor:
+            raise ConfigError(
+                f"metric: {metric!r} differs from the config's monitor {monitor!r}; give one"
+            )
+        field = "metric" if metric or not monitor else "training.monitor"
+        metric = metric or monitor or "val_loss"
         if metric not in METRICS:
-            raise ConfigError(f"metric: unknown metric {metric!r}; use {', '.join(METRICS)}")
+            raise ConfigError(f"{field}: unknown metric {metric!r}; use {', '.join(METRICS)}")
+        _warn_unused_training(self.model, self.training, self.params)
         self.experiment_name = experiment_name
         self.metric = metric
         self.task = task
@@ -87,12 +101,19 @@ class ModelTrainer:
         Optional: :meth:`train` compiles with the number of steps per epoch it then knows.
         """
         hp = training_params(self.params, self.training)
+        # Class labels are known at train(); an option naming a class by label waits.
+        options = dict(hp.get("loss_options") or {})
+        if isinstance(options.get("leak_class"), str):
+            del options["leak_class"]
+        hp["loss_options"] = options
+        task = self.task or "classification"
         if isinstance(self.model, keras.Model):
-            compile_model(self.model, self.task or "classification", hp, steps_per_epoch=1)
-        elif isinstance(self.model, str) or not is_estimator(self.model):
-            loss = hp.get("loss", "auto")
-            if loss != "auto":
-                get_loss_function(loss, labels=[0, 1], **dict(hp.get("loss_options") or {}))
+            n_classes = int(self.model.output_shape[-1])
+            compile_model(self.model, task, hp, np.arange(n_classes), steps_per_epoch=1)
+        elif not is_estimator(self.model):
+            make_optimizer(hp, steps_per_epoch=1)
+            if hp.get("loss", "auto") != "auto":
+                get_loss_function(hp["loss"], [0, 1], one_hot=task == "classification", **options)
         return self
 
     def train(
@@ -267,6 +288,20 @@ def split_config(config: Mapping[str, Any], model: Any) -> tuple[TrainingSection
         message = format_validation_error(exc)
         where = "training: " if message.startswith("config: ") else "training."
         raise ConfigError(where + message.removeprefix("config: ")) from None
+
+
+def _warn_unused_training(model: Any, training: TrainingSection, params: dict[str, Any]) -> None:
+    """A scikit-learn estimator trains in one call: say which training settings it skips."""
+    if not is_estimator(model):
+        return
+    unused = sorted({*training.model_fields_set, *params})
+    if unused:
+        warnings.warn(
+            f"{type(model).__name__} is a scikit-learn estimator, fit in one call: "
+            f"{', '.join(unused)} do not apply to it",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _unwrap(model: Any) -> Any:
