@@ -97,6 +97,17 @@ CASES = {
         lambda t, d: ["--config", _bad_config(t, d, lambda c: None), "--study-name", "a/b"],
         "study.name",
     ),
+    "study name with a trailing newline": (
+        lambda t, d: ["--config", _bad_config(t, d, lambda c: None), "--study-name", "nl\n"],
+        "study.name",
+    ),
+    "loss that does not exist": (
+        lambda t, d: [
+            "--config",
+            _bad_config(t, d, lambda c: c["training"].update(loss="leak_awre_loss")),
+        ],
+        "training.loss: unknown loss 'leak_awre_loss'",
+    ),
     "n_trials 0": (
         lambda t, d: ["--config", _bad_config(t, d, lambda c: None), "--n-trials", "0"],
         "study.n_trials",

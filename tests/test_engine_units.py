@@ -98,7 +98,9 @@ def test_budget_counts_requeued_failures_once() -> None:
     assert counted_trials(study) == 0  # ...but a re-queued one does not, until it runs
 
 
-@pytest.mark.parametrize("name", ["../x", "a/b", "..", "", ".hidden", "x" * 101, "a b"])
+@pytest.mark.parametrize(
+    "name", ["../x", "a/b", "..", "", ".hidden", "x" * 101, "a b", "nl\n", "x\r"]
+)
 def test_unsafe_names_are_refused(name: str) -> None:
     with pytest.raises(ConfigError, match="not a valid name"):
         check_name(name, "study.name")

@@ -24,7 +24,7 @@ TRACKING_ENV = "MLFLOW_TRACKING_URI"
 # A workspace root as callers give it: a path, or None for ``$HPOLAB_ROOT`` / the current
 # directory (see :meth:`Layout.from_root`).
 Root = str | os.PathLike[str] | None
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 def check_name(value: str, field: str) -> str:
@@ -33,7 +33,7 @@ def check_name(value: str, field: str) -> str:
     Names become file names and MLflow experiment names, so path separators and ``..``
     are refused rather than sanitised: a silently changed name would not be found again.
     """
-    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
+    if not isinstance(value, str) or not _SAFE_NAME.fullmatch(value) or ".." in value:
         raise ConfigError(
             f"{field}: {value!r} is not a valid name; use 1-100 letters, digits, '_', '-' "
             "or '.', starting with a letter or digit (no '/', no '..')"
