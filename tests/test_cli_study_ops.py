@@ -414,3 +414,34 @@ def test_subcommands_reach_a_study_kept_in_postgresql(root):
         for mt in ("mlp", "cnn1d"):
             with contextlib.suppress(KeyError):
                 optuna.delete_study(study_name=f"{name}.{mt}", storage=url)
+
+
+def test_delete_in_a_shared_storage_leaves_a_study_named_like_a_model_type(tmp_path: Path):
+    """Studies ``x`` and ``x.mlp`` share one storage: ``x``'s model types are ``x.<type>``
+    only, so deleting ``x`` keeps ``x.mlp`` (stored as ``x.mlp.mlp``) whole, and creates
+    no MLflow experiment for a study that never had one."""
+    import optuna
+
+    from hpolab import run_study
+
+    data = write_csv(tmp_path / "data.csv", n=80)
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    common = {"data": str(data), "target": "label", "models": "mlp", "n_trials": 1}
+    for name in ("x", "x.mlp"):
+        run_study(
+            None,
+            root=tmp_path,
+            quiet=True,
+            track=False,
+            storage=storage,
+            study_name=name,
+            epochs=1,
+            plots=False,
+            **common,
+        )
+    ok(hpolab("delete", "x", "--yes", "--storage", storage, root=tmp_path))
+    names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    assert "x.mlp" not in names and "x.mlp.mlp" in names
+    assert not (tmp_path / "mlruns").exists()  # no tracking store made by the delete
+    survivor = hpolab("status", "x.mlp", "--storage", storage, root=tmp_path)
+    assert survivor.returncode == 0 and "mlp" in survivor.stdout

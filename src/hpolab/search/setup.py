@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import optuna
 from optuna.storages import BaseStorage
@@ -57,6 +58,10 @@ def check_stored(
                 )
 
 
+class _NoTrackingStore(Exception):
+    """The root has no MLflow store: there are no runs to delete."""
+
+
 def delete_study(
     name: str,
     storage: BaseStorage,
@@ -78,12 +83,17 @@ def delete_study(
             shutil.rmtree(path)
             removed.append(str(path))
     try:
-        tracker = StudyTracker(tracking_uri or layout.tracking_uri, layout.artifacts_dir, name)
+        uri = tracking_uri or layout.tracking_uri
+        if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+            raise _NoTrackingStore  # nothing was ever tracked here: do not create a store
+        tracker = StudyTracker(uri, layout.artifacts_dir, name, create=False)
         n_runs = tracker.delete_runs()
         if n_runs:
             removed.append(f"{n_runs} MLflow runs of experiment {name}")
         if tracker.delete_registered_model():
             removed.append(f"registered model {name}")
+    except _NoTrackingStore:
+        pass
     except Exception as exc:  # a broken tracking store must not block a reset
         removed.append(f"(MLflow runs not removed: {exc})")
     reporter.message(

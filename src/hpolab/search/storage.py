@@ -227,13 +227,14 @@ def study_names(storage: BaseStorage) -> list[str]:
 def model_types_in(storage: BaseStorage, study: str) -> list[str]:
     """Model types of hpolab study ``study`` present in ``storage``.
 
-    Names with a ``:`` are hpolab's bookkeeping (see :mod:`hpolab.search.workers`).
+    Names with a ``:`` are hpolab's bookkeeping (see :mod:`hpolab.search.workers`). Model
+    types have no ``.``: ``x.mlp.cnn1d`` is model type cnn1d of study ``x.mlp``, not of ``x``.
     """
     prefix = f"{study}."
     return [
         n.removeprefix(prefix)
         for n in study_names(storage)
-        if n.startswith(prefix) and ":" not in n
+        if n.startswith(prefix) and ":" not in n and "." not in n.removeprefix(prefix)
     ]
 
 

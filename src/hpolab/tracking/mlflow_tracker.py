@@ -85,9 +85,14 @@ class TrialRun:
 class StudyTracker:
     """MLflow experiment of one study, in a root's ``mlruns/`` store or a shared one."""
 
-    def __init__(self, tracking_uri: str, artifacts_dir: Path, study: str) -> None:
+    def __init__(
+        self, tracking_uri: str, artifacts_dir: Path, study: str, create: bool = True
+    ) -> None:
+        """Open (``create=False``: only find) the study's experiment; without one,
+        ``experiment_id`` is ``None`` and :meth:`delete_runs` has nothing to delete."""
         self.tracking_uri = tracking_uri
         self.study = study
+        self._create = create
         # An MLflow server keeps artifacts where its own settings say; with a database
         # store they go under the root (for many hosts, use a server: --serve-artifacts).
         artifact_dir = None
@@ -111,13 +116,15 @@ class StudyTracker:
                         raise _unreachable(tracking_uri, exc) from None
                     time.sleep(0.5 + random.random() * (attempt + 1))
 
-    def _experiment(self, artifact_dir: Path | None) -> str:
+    def _experiment(self, artifact_dir: Path | None) -> str | None:
         for _ in range(2):
             found = self.client.get_experiment_by_name(self.study)
             if found is not None:
-                if found.lifecycle_stage == "deleted":
+                if found.lifecycle_stage == "deleted" and self._create:
                     self.client.restore_experiment(found.experiment_id)
                 return found.experiment_id
+            if not self._create:  # deleting a study must not leave an empty experiment
+                return None
             try:
                 location = artifact_dir.as_uri() if artifact_dir is not None else None
                 return self.client.create_experiment(self.study, artifact_location=location)
@@ -298,6 +305,8 @@ class StudyTracker:
     # -- reset ----------------------------------------------------------------------------
     def delete_runs(self) -> int:
         """Delete every run of the study's experiment; returns how many."""
+        if self.experiment_id is None:
+            return 0
         count = 0
         page_token = None
         while True:
