@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from helpers import small_config, write_csv
+from helpers import completed_in_process, run_cli, small_config, write_csv
 
 from hpolab.cli.run import main as run_main
 
@@ -224,3 +224,67 @@ def test_at_least_ten_bad_inputs_are_covered() -> None:
 def test_results_json_is_valid_after_bad_inputs(workspace: dict) -> None:
     path = workspace["root"] / "hpo_results" / STUDY / "hpo_results_mlp.json"
     assert json.loads(path.read_text())["n_trials"] == 2
+
+
+def _err(proc) -> str:
+    """The one ``error:`` line of a command that failed with exit 2 and no traceback."""
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def test_a_root_or_storage_that_cannot_be_a_folder_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from helpers import RUN_HPO
+
+    data = write_csv(tmp_path / "d.csv", n=60)
+    (tmp_path / "afile").write_text("")
+    base = ["--data", str(data), "--target", "label", "--n-trials", "1", "--no-mlflow"]
+
+    def run(*args: str):
+        return subprocess.run(
+            [sys.executable, str(RUN_HPO), *base, *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+        )
+
+    err = _err(run("--root", str(tmp_path / "afile")))
+    assert "--root" in err and "is a file" in err
+    assert "--root: cannot create '/proc/hpolab'" in _err(
+        completed_in_process(run_main, *base, "--root", "/proc/hpolab", cwd=tmp_path)
+    )
+    elsewhere = tmp_path / "new_root"
+    args = [*base, "--storage", "sqlite:////proc/x/y.db", "--root", str(elsewhere)]
+    err = _err(completed_in_process(run_main, *args, cwd=tmp_path))
+    assert "study.storage" in err and not elsewhere.exists()  # nothing made
+
+
+def test_fetch_to_a_file_is_one_line(workspace: dict, tmp_path: Path) -> None:
+    from hpolab.cli.main import main
+
+    (tmp_path / "dest").write_text("keep me")
+    proc = completed_in_process(
+        main, "fetch", STUDY, "--dest", str(tmp_path / "dest"), "--root", str(workspace["root"])
+    )
+    assert "--dest" in _err(proc) and (tmp_path / "dest").read_text() == "keep me"
+
+
+def test_reset_refuses_a_symlinked_results_folder_and_keeps_everything(tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "d.csv", n=60)
+    cfg = small_config(tmp_path / "c.yaml", data, name="linked", n_trials=1)
+    run_cli("--config", str(cfg), "--no-mlflow", root=tmp_path, check=True)
+    results = tmp_path / "hpo_results" / "linked"
+    target = tmp_path / "elsewhere"
+    results.rename(target)
+    results.symlink_to(target)
+    before = sorted(p.name for p in target.rglob("*"))
+    err = _err(run_cli("--config", str(cfg), "--no-mlflow", "--reset", root=tmp_path))
+    assert err.startswith("error: --reset:") and "symbolic link" in err
+    assert sorted(p.name for p in target.rglob("*")) == before
+    storage = f"sqlite:///{tmp_path / 'hpo_studies' / 'linked.db'}"
+    assert len(optuna.load_study(study_name="linked.mlp", storage=storage).trials) == 1

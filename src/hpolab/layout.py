@@ -41,6 +41,23 @@ def check_name(value: str, field: str) -> str:
     return value
 
 
+def ensure_folder(path: Path, field: str) -> Path:
+    """``path`` as an existing folder, made if missing.
+
+    Raises:
+        ConfigError: ``path`` is a file, or cannot be created (one line naming ``field``).
+    """
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{field}: {str(path)!r} is a file; give a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"{field}: cannot create {str(path)!r} ({exc.strerror}); give a folder you can write to"
+        ) from None
+    return path
+
+
 @dataclass(frozen=True)
 class Layout:
     """Output locations under one root directory."""
@@ -52,6 +69,10 @@ class Layout:
         """Build a layout from ``root``, ``$HPOLAB_ROOT`` or the current directory."""
         chosen = root if root is not None else os.environ.get(ROOT_ENV, ".")
         return cls(Path(chosen).expanduser().resolve())
+
+    def check_root(self) -> None:
+        """Make sure the root is a folder (made if missing), else one error naming --root."""
+        ensure_folder(self.root, "--root")
 
     @property
     def studies_dir(self) -> Path:

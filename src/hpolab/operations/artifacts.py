@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpolab.errors import ConfigError, StudyNotFoundError
 from hpolab.final_models import FinalModelError, FinalModelRecord, FinalModelStore
-from hpolab.layout import Layout, Root, check_name
+from hpolab.layout import Layout, Root, check_name, ensure_folder
 from hpolab.search.catalog import open_stored
 
 if TYPE_CHECKING:
@@ -37,8 +37,7 @@ def fetch(
     stored = open_stored(layout, name, storage)
     chosen = stored.check_model_type(model_type)
     records = _read_finals(FinalModelStore(layout), name, chosen, model_type)
-    target = Path(dest).expanduser().resolve()
-    target.mkdir(parents=True, exist_ok=True)
+    target = ensure_folder(Path(dest).expanduser().resolve(), "--dest")
     written: list[Path] = []
     for record in records:
         written.extend(_export_one(record, target, fmt))
@@ -116,7 +115,8 @@ def export(
     else:
         path = _keras_file(model_file)
         model = load_model(path)
-    return export_model(model, Path(dest).expanduser().resolve(), path.stem, wanted)
+    target = ensure_folder(Path(dest).expanduser().resolve(), "--dest")
+    return export_model(model, target, path.stem, wanted)
 
 
 def _manual_run_model(layout: Layout, run: str) -> Path:

@@ -32,7 +32,13 @@ from hpolab.search.objective import Objective
 from hpolab.search.pool import POOL_INDEX_ENV, Pool, apply_thread_limits, limit_this_process
 from hpolab.search.retrain import FinalModelInfo
 from hpolab.search.samplers import make_sampler
-from hpolab.search.setup import check_stored, delete_study, open_study, parent_run
+from hpolab.search.setup import (
+    check_deletable,
+    check_stored,
+    delete_study,
+    open_study,
+    parent_run,
+)
 from hpolab.search.space import SearchSpace
 from hpolab.search.storage import open_storage, redact
 from hpolab.search.workers import WORKER, Elections, WorkerId
@@ -193,10 +199,15 @@ def _set_up(
     """Check everything, then reset if asked, open the storage and the MLflow parent run."""
     name = cfg.study.name
     spaces = _check_model_types(cfg, data)
+    if reset:
+        check_deletable(name, layout)  # before a storage file is made for nothing
+    if cfg.study.storage is None:  # the default storage lives in the root
+        layout.check_root()
     url = cfg.study.storage or layout.default_storage_url(name)
     storage = open_storage(
         url, cfg.study.heartbeat_interval, cfg.study.grace_period, cfg.study.max_retries
     )
+    layout.check_root()  # after a given storage opened: a bad one leaves no root behind
     tracking_uri = resolve_tracking_uri(cfg, layout)
     if reset:
         delete_study(name, storage, layout, reporter, tracking_uri=tracking_uri)

@@ -15,7 +15,7 @@ from optuna.storages import BaseStorage
 
 from hpolab.config import StudyConfig
 from hpolab.data import Dataset
-from hpolab.errors import StudyMismatchError
+from hpolab.errors import ConfigError, StudyMismatchError
 from hpolab.layout import Layout
 from hpolab.progress import Reporter
 from hpolab.search.samplers import make_pruner, make_sampler
@@ -58,6 +58,23 @@ def check_stored(
                 )
 
 
+def check_deletable(name: str, layout: Layout, what: str = "--reset") -> None:
+    """Refuse, before anything is deleted, folders of ``name`` that are symbolic links.
+
+    Removing a link's target would delete files outside the root; removing only the link
+    would leave the old results where the next run does not look.
+
+    Raises:
+        ConfigError: naming the link.
+    """
+    for path in (layout.results_dir(name), layout.final_model_dir(name)):
+        if path.is_symlink():
+            raise ConfigError(
+                f"{what}: {path} is a symbolic link; hpolab does not delete through links: "
+                "remove the link (or its contents) yourself, then run again"
+            )
+
+
 class _NoTrackingStore(Exception):
     """The root has no MLflow store: there are no runs to delete."""
 
@@ -71,6 +88,7 @@ def delete_study(
     tracking_uri: str | None = None,
 ) -> list[str]:
     """Remove a study's trials, results, final models and MLflow runs; say and return what."""
+    check_deletable(name, layout, what)
     removed = []
     for mt in model_types_in(storage, name):
         optuna.delete_study(study_name=optuna_study_name(name, mt), storage=storage)

@@ -67,7 +67,10 @@ def open_storage(
     lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. under /proc, or a file in the way
+            raise _cannot_open(url, exc) from None
         # Waits for a lock held by another local worker instead of failing at once.
         engine_kwargs["connect_args"] = {"timeout": 60}
         # Local workers starting together on a new file would race to create its tables.
