@@ -11,6 +11,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -241,6 +242,37 @@ def atomic_path(target: Path, suffix: str = "") -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+# The names atomic_path gives its temporary files: ".<name>.<8 random>.tmp<suffix>".
+_TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp(\.\w+)?")
+# A temporary file untouched this long belongs to a writer that died (writes take seconds).
+STALE_TEMP_SECONDS = 120.0
+
+
+def is_temp_file(path: Path) -> bool:
+    """Whether ``path`` is a temporary file of :func:`atomic_path` (never a result)."""
+    return bool(_TEMP_NAME.fullmatch(path.name))
+
+
+def remove_stale_temp_files(folder: Path, older_than: float = STALE_TEMP_SECONDS) -> int:
+    """Delete temporary files a killed writer left under ``folder``; return how many.
+
+    Only files untouched for ``older_than`` seconds: another worker's write in progress
+    is left alone.
+    """
+    if not folder.is_dir():
+        return 0
+    now = time.time()
+    removed = 0
+    for path in folder.rglob(".*.tmp*"):
+        try:
+            if is_temp_file(path) and path.is_file() and now - path.stat().st_mtime > older_than:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # its writer finished (or another sweep got it) just now
+            continue
+    return removed
 
 
 def atomic_write_text(target: Path, text: str) -> None:

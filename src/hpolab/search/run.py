@@ -22,7 +22,7 @@ import optuna
 
 from hpolab.config import StudyConfig
 from hpolab.data import Dataset, load_dataset
-from hpolab.layout import Layout
+from hpolab.layout import Layout, remove_stale_temp_files
 from hpolab.progress import QuietReporter, Reporter
 from hpolab.reporting import ModelTypeSummary, write_combined_results, write_results
 from hpolab.search.catalog import best_trial
@@ -208,6 +208,8 @@ def _set_up(
         url, cfg.study.heartbeat_interval, cfg.study.grace_period, cfg.study.max_retries
     )
     layout.check_root()  # after a given storage opened: a bad one leaves no root behind
+    for folder in (layout.results_dir(name), layout.final_model_dir(name)):
+        remove_stale_temp_files(folder)  # left by a writer killed mid-write
     tracking_uri = resolve_tracking_uri(cfg, layout)
     if reset:
         delete_study(name, storage, layout, reporter, tracking_uri=tracking_uri)

@@ -23,7 +23,7 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from hpolab.errors import TrackingError, redact  # noqa: E402
-from hpolab.layout import file_lock  # noqa: E402
+from hpolab.layout import file_lock, is_temp_file  # noqa: E402
 
 ROLE_TAG = "hpolab.role"
 STATE_TAG = "hpolab.state"
@@ -173,8 +173,13 @@ class StudyTracker:
         self.client.log_artifact(run_id, str(path), artifact_path)
 
     def log_artifacts(self, run_id: str, directory: Path, artifact_path: str) -> None:
-        """Log every file of ``directory`` under ``artifact_path`` of run ``run_id``."""
-        self.client.log_artifacts(run_id, str(directory), artifact_path)
+        """Log every file of ``directory`` under ``artifact_path`` of run ``run_id``, except
+        temporary files of a write in progress or of a killed writer."""
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and not is_temp_file(path):
+                folder = path.parent.relative_to(directory).as_posix()
+                where = artifact_path if folder == "." else f"{artifact_path}/{folder}"
+                self.client.log_artifact(run_id, str(path), where)
 
     def set_description(self, run_id: str, markdown: str) -> None:
         """The run's description in the MLflow UI (markdown)."""
