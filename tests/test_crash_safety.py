@@ -46,3 +46,49 @@ def test_stale_temp_files_are_removed_on_start_and_never_logged(tmp_path: Path):
     ]
     assert any(p.endswith(".png") for p in logged)
     assert not [p for p in logged if ".tmp" in Path(p).name]
+
+
+def test_a_trial_s_process_is_known_gone_only_on_this_host():
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from hpolab.search.loop import process_gone
+
+    host = socket.gethostname()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert not process_gone({"host": host, "pid": child.pid})  # alive
+        child.send_signal(signal.SIGKILL)
+        time.sleep(0.5)
+        assert process_gone({"host": host, "pid": child.pid})  # killed, not reaped yet
+        child.wait()
+        assert process_gone({"host": host, "pid": child.pid})  # gone
+        assert not process_gone({"host": "another-host", "pid": child.pid})  # cannot know
+        assert not process_gone({"host": host, "pid": os.getpid()})  # this process
+        assert not process_gone(None) and not process_gone({"host": host})
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_crashes_do_not_use_the_budget_but_failed_configurations_do(tmp_path: Path):
+    import optuna
+
+    data = write_csv(tmp_path / "d.csv", n=80)
+    config = small_config(tmp_path / "c.yaml", data, name="budget", n_trials=1)
+    hpolab.run_study(config, root=tmp_path, quiet=True, track=False)
+    storage = f"sqlite:///{tmp_path / 'hpo_studies' / 'budget.db'}"
+    study = optuna.load_study(study_name="budget.mlp", storage=storage)
+    failed = optuna.trial.TrialState.FAIL
+    # A trial whose worker was killed more often than max_retries (no error of its own)...
+    study.add_trial(optuna.create_trial(state=failed, params={}, distributions={}))
+    # ...and a configuration that failed by itself (its loss diverged).
+    study.add_trial(
+        optuna.create_trial(state=failed, user_attrs={"error": "loss is NaN"}, distributions={})
+    )
+    result = hpolab.run_study(config, root=tmp_path, quiet=True, track=False, n_trials=3)
+    states = [t.state for t in optuna.load_study(study_name="budget.mlp", storage=storage).trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 2  # 1 + 1 new, not 1 + 0
+    assert result.new_trials == 1

@@ -87,15 +87,18 @@ def test_pruning_hook_reports_each_epoch_and_prunes_a_bad_trial() -> None:
 
 def test_budget_counts_requeued_failures_once() -> None:
     study = optuna.create_study()
-    study.add_trial(optuna.create_trial(state=optuna.trial.TrialState.FAIL))
-    assert counted_trials(study) == 1  # a failure that is not retried uses budget
+    failed = optuna.trial.TrialState.FAIL
+    study.add_trial(optuna.create_trial(state=failed, user_attrs={"error": "NaN loss"}))
+    assert counted_trials(study) == 1  # a configuration that failed uses budget
+    study.add_trial(optuna.create_trial(state=failed))
+    assert counted_trials(study) == 1  # a trial whose worker died (no error of its own) not
     study.add_trial(
         optuna.create_trial(
             state=optuna.trial.TrialState.WAITING,
             system_attrs={"failed_trial": 0, "retry_history": [0]},
         )
     )
-    assert counted_trials(study) == 0  # ...but a re-queued one does not, until it runs
+    assert counted_trials(study) == 0  # ...and a re-queued one does not, until it runs
 
 
 @pytest.mark.parametrize(

@@ -5,12 +5,15 @@ Speaks Optuna only: the objective is a callable, tracking and progress are passe
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.storages import (
@@ -25,7 +28,8 @@ from hpolab.config import StudyConfig
 from hpolab.errors import TrialFailed
 from hpolab.progress import Reporter
 from hpolab.search.space import SearchSpace
-from hpolab.search.storage import heartbeats, take_recovered
+from hpolab.search.storage import RequeueStaleTrial, heartbeats, take_recovered
+from hpolab.search.workers import WORKER
 from hpolab.tracking import StudyTracker
 
 if TYPE_CHECKING:
@@ -98,14 +102,19 @@ class Lease:
 
 
 def counted_trials(study: optuna.Study) -> int:
-    """Trials that use up the budget: finished, running, or failed and not re-queued."""
+    """Trials that use up the budget: finished, running, or failed on their own.
+
+    A configuration that fails (its loss diverges, its builder raises) records its
+    ``error`` and counts; a trial failed because its worker died (killed, host lost) has
+    none and does not, re-queued or not: crashes never eat into the budget.
+    """
     trials = study.get_trials(deepcopy=False)
     retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
     return sum(
         1
         for t in trials
         if t.state in (*_FINISHED_STATES, TrialState.RUNNING)
-        or (t.state == TrialState.FAIL and t.number not in retried)
+        or (t.state == TrialState.FAIL and t.number not in retried and "error" in t.user_attrs)
     )
 
 
@@ -229,6 +238,10 @@ def _recover_stale(
 ) -> None:
     """Fail trials whose worker died (no heartbeat), re-queue them, mirror it in MLflow."""
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    gone = [t for t in running if process_gone(t.user_attrs.get(WORKER))]
+    if gone:  # its process is known dead: no need to wait for the grace period
+        _fail_and_requeue(study, storage, gone, tracker, reporter, (lease or Lease()).max_retries)
+        running = [t for t in running if t not in gone]
     if running and _has_heartbeats(storage):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -251,11 +264,27 @@ def _recover_dead_workers(
     A trial whose lease expired (no beat for ``grace`` seconds, whichever host ran it)
     is failed and re-queued like a stale trial of a storage with heartbeats.
     """
-    recovered = []
     now = time.time()
-    for trial in running:
-        if not lease.expired(trial, now):
-            continue
+    expired = [t for t in running if lease.expired(t, now)]
+    _fail_and_requeue(study, storage, expired, tracker, reporter, lease.max_retries)
+
+
+def _fail_and_requeue(
+    study: optuna.Study,
+    storage: BaseStorage,
+    trials: list[optuna.trial.FrozenTrial],
+    tracker: StudyTracker | None,
+    reporter: Reporter,
+    max_retries: int,
+) -> None:
+    """Fail ``trials`` of dead workers and re-queue their parameters, as Optuna does with
+    stale trials (the storage's own callback when it has one, so it is reported once)."""
+    callback = storage.get_heartbeat_stale_trial_callback() if _has_heartbeats(storage) else None
+    reported = isinstance(callback, RequeueStaleTrial)
+    if callback is None:
+        callback = RetryHeartbeatStaleTrialCallback(max_retry=max_retries)
+    recovered = []
+    for trial in trials:
         try:
             if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
                 continue
@@ -264,10 +293,39 @@ def _recover_dead_workers(
         failed = storage.get_trial(trial._trial_id)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            RetryHeartbeatStaleTrialCallback(max_retry=lease.max_retries)(study, failed)
+            callback(study, failed)
         recovered.append(trial.number)
-    if recovered:
+    if recovered and not reported:  # a RequeueStaleTrial is reported by _report_recovered
         _mirror_recovered(study, recovered, tracker, reporter)
+
+
+def process_gone(worker: Any) -> bool:
+    """Whether ``worker`` (a trial's ``worker`` attribute) ran on this host in a process
+    that no longer exists. Other hosts' workers, or none recorded: not known, False."""
+    if not isinstance(worker, dict) or worker.get("host") != socket.gethostname():
+        return False
+    try:
+        pid = int(worker.get("pid") or 0)
+    except (TypeError, ValueError):
+        return False
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process its parent has not reaped yet is dead all the same (Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
 def _report_recovered(

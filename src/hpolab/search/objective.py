@@ -110,6 +110,9 @@ class Objective:
                 run.end("pruned", pruning.last_value, attrs={"pruned_at_fold": pruning.pruned_at})
             raise
         except BaseException as exc:
+            if not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                # The configuration failed (not the worker): it counts toward the budget.
+                trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
             if run is not None:
                 run.end("failed", error=f"{type(exc).__name__}: {exc}")
             raise
