@@ -92,3 +92,54 @@ def test_crashes_do_not_use_the_budget_but_failed_configurations_do(tmp_path: Pa
     states = [t.state for t in optuna.load_study(study_name="budget.mlp", storage=storage).trials]
     assert states.count(optuna.trial.TrialState.COMPLETE) == 2  # 1 + 1 new, not 1 + 0
     assert result.new_trials == 1
+
+
+def _final_state(tmp_path: Path, study: str):
+    import json
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(study)
+    finals = client.search_runs(
+        [experiment.experiment_id], filter_string="tags.`hpolab.role` = 'final_model'"
+    )
+    versions = client.search_model_versions(f"name = '{study}'")
+    sidecar_path = tmp_path / "models" / "hpo_derived" / study / "final_model_mlp.json"
+    return client, finals, versions, sidecar_path, json.loads(sidecar_path.read_text())
+
+
+def _forget_logging(sidecar_path: Path, sidecar: dict) -> None:
+    """The sidecar as a process killed inside the final model's logging leaves it."""
+    import json
+
+    sidecar["mlflow_run_id"] = None
+    sidecar.pop("registered_model", None)
+    sidecar_path.write_text(json.dumps(sidecar))
+
+
+def test_resume_finishes_a_half_done_final_model_logging_exactly_once(tmp_path: Path):
+    data = write_csv(tmp_path / "d.csv", n=80)
+    config = small_config(tmp_path / "c.yaml", data, name="half", n_trials=1)
+    hpolab.run_study(config, root=tmp_path, quiet=True)
+    client, (final,), (version,), sidecar_path, sidecar = _final_state(tmp_path, "half")
+
+    # Killed after registering, before the run was ended and the sidecar rewritten.
+    client.update_run(final.info.run_id, "RUNNING")
+    _forget_logging(sidecar_path, sidecar)
+    hpolab.run_study(config, root=tmp_path, quiet=True)
+    _, finals, versions, _, sidecar = _final_state(tmp_path, "half")
+    assert [r.info.run_id for r in finals] == [final.info.run_id]  # the same run, ended
+    assert finals[0].info.status == "FINISHED"
+    assert [v.version for v in versions] == [version.version]  # registered once
+    assert sidecar["mlflow_run_id"] == final.info.run_id
+    assert sidecar["registered_model"]["version"] == str(version.version)
+
+    # Killed before the final run was made: it is logged and registered now, once.
+    client.delete_model_version("half", version.version)
+    client.delete_run(final.info.run_id)
+    _forget_logging(sidecar_path, sidecar)
+    hpolab.run_study(config, root=tmp_path, quiet=True)
+    _, finals, versions, _, sidecar = _final_state(tmp_path, "half")
+    assert len(finals) == 1 and finals[0].info.status == "FINISHED"
+    assert len(versions) == 1 and sidecar["mlflow_run_id"] == finals[0].info.run_id
+    logged = {a.path for a in client.list_artifacts(finals[0].info.run_id, "model")}
+    assert logged == {"model/final_model_mlp.keras", "model/final_model_mlp.json"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -70,6 +71,9 @@ def final_model(
     reuse = None if force else existing_final(store, cfg.study.name, model_type, best.number)
     if reuse is not None:
         reporter.message(f"{model_type}: final model of trial {best.number} is up to date")
+        if tracker is not None and parent_id is not None and not reuse.registered_version:
+            # A process killed while logging it left it unlogged or half logged.
+            return _complete_logging(cfg.study.name, model_type, store, tracker, parent_id, reuse)
         return reuse
     reporter.message(
         f"{model_type}: retraining trial {best.number} on train+validation "
@@ -96,6 +100,33 @@ def final_model(
         sidecar.mlflow_run_id,
         sidecar.retrain_seconds,
         registered_version=version,
+    )
+
+
+def _complete_logging(
+    name: str,
+    model_type: str,
+    store: FinalModelStore,
+    tracker: StudyTracker,
+    parent_id: str,
+    reuse: FinalModelInfo,
+) -> FinalModelInfo:
+    """Log and register a saved final model whose logging did not finish, exactly once."""
+    record = store.read(name, model_type)
+    sidecar = record.sidecar
+    sidecar.mlflow_run_id, version = tracker.complete_final_model(
+        parent_id,
+        model_type,
+        [record.model_path, record.sidecar_path],
+        sidecar.params,
+        sidecar.test_metrics,
+        reuse.trial_number,
+    )
+    sidecar.registered_model = {"name": name, "version": version}
+    store.rewrite(record)
+    # Not "reused" any more: the run gets this run's results file like a new final model.
+    return dataclasses.replace(
+        reuse, mlflow_run_id=sidecar.mlflow_run_id, registered_version=version, reused=False
     )
 
 

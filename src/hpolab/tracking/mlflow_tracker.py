@@ -288,6 +288,70 @@ class StudyTracker:
         self.client.set_terminated(run_id)
         return run_id, version
 
+    def complete_final_model(
+        self,
+        parent_id: str,
+        model_type: str,
+        model_dir_files: list[Path],
+        params: Mapping[str, Any],
+        metrics: Mapping[str, float],
+        trial_number: int,
+    ) -> tuple[str, str | None]:
+        """Finish logging a final model that a killed process left half done.
+
+        The final run of this model type and trial, if one was started, is completed:
+        its missing parameters and files logged, registered once, ended. Without one, the
+        model is logged as by :meth:`log_final_model`. Returns the run id and the version.
+        """
+        run = self._final_run(model_type, trial_number)
+        if run is None:
+            return self.log_final_model(
+                parent_id, model_type, model_dir_files, params, metrics, trial_number
+            )
+        run_id = run.info.run_id
+        if not run.data.params:  # killed before its first batch: log it now, once
+            self.client.log_batch(
+                run_id,
+                params=[Param(k, _param_text(v)) for k, v in params.items()],
+                metrics=[
+                    Metric(f"test_{k}", float(v), int(time.time() * 1000), 0)
+                    for k, v in metrics.items()
+                    if _finite(v)
+                ],
+            )
+        logged = {item.path for item in self.client.list_artifacts(run_id, "model")}
+        for path in model_dir_files:
+            if f"model/{path.name}" not in logged:
+                self.client.log_artifact(run_id, str(path), "model")
+        version = self._version_of(run_id) or self._register(
+            run_id, run.info.artifact_uri, model_type
+        )
+        if run.info.status == "RUNNING":
+            self.client.set_terminated(run_id)
+        return run_id, version
+
+    def _final_run(self, model_type: str, trial_number: int) -> Any:
+        """The newest final-model run of ``model_type`` made from ``trial_number``."""
+        found = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`{ROLE_TAG}` = 'final_model' and tags.`{MODEL_TYPE_TAG}` = "
+                f"'{model_type}' and tags.`{TRIAL_TAG}` = '{trial_number}'"
+            ),
+            run_view_type=ViewType.ACTIVE_ONLY,
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return found[0] if found else None
+
+    def _version_of(self, run_id: str) -> str | None:
+        """The registered version made from run ``run_id``, if there is one."""
+        try:
+            versions = self.client.search_model_versions(f"run_id = '{run_id}'")
+        except MlflowException:
+            return None
+        return str(versions[0].version) if versions else None
+
     def _register(self, run_id: str, artifact_uri: str, model_type: str) -> str | None:
         try:
             try:
