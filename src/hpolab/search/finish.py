@@ -9,7 +9,7 @@ import optuna
 
 from hpolab.config import StudyConfig
 from hpolab.data import Dataset
-from hpolab.final_models import FinalModelStore
+from hpolab.final_models import FinalModelRecord, FinalModelStore
 from hpolab.layout import Layout
 from hpolab.progress import Reporter
 from hpolab.reporting import ModelTypeSummary, param_importance, study_markdown
@@ -73,61 +73,74 @@ def final_model(
         reporter.message(f"{model_type}: final model of trial {best.number} is up to date")
         if tracker is not None and parent_id is not None and not reuse.registered_version:
             # A process killed while logging it left it unlogged or half logged.
-            return _complete_logging(cfg.study.name, model_type, store, tracker, parent_id, reuse)
+            record = store.read(cfg.study.name, model_type)
+            version = _log_final(
+                cfg.study.name,
+                model_type,
+                record,
+                best.number,
+                tracker,
+                parent_id,
+                store,
+                resume=True,
+            )
+            # Not "reused" any more: the run gets this run's results file like a new one.
+            return dataclasses.replace(
+                reuse,
+                mlflow_run_id=record.sidecar.mlflow_run_id,
+                registered_version=version,
+                reused=False,
+            )
         return reuse
     reporter.message(
         f"{model_type}: retraining trial {best.number} on train+validation "
         f"({best.user_attrs.get('best_epoch', cfg.training.epochs)} epochs)"
     )
     record = retrain_best(cfg, model_type, study, space, data, store, best)
-    sidecar, version = record.sidecar, None
+    version = None
     if tracker is not None and parent_id is not None:
-        sidecar.mlflow_run_id, version = tracker.log_final_model(
-            parent_id,
-            model_type,
-            [record.model_path, record.sidecar_path],
-            sidecar.params,
-            sidecar.test_metrics,
-            best.number,
+        version = _log_final(
+            cfg.study.name, model_type, record, best.number, tracker, parent_id, store
         )
-        sidecar.registered_model = {"name": cfg.study.name, "version": version}
-        store.rewrite(record)
     return FinalModelInfo(
         record.model_path,
         record.sidecar_path,
-        sidecar.test_metrics,
+        record.sidecar.test_metrics,
         best.number,
-        sidecar.mlflow_run_id,
-        sidecar.retrain_seconds,
+        record.sidecar.mlflow_run_id,
+        record.sidecar.retrain_seconds,
         registered_version=version,
     )
 
 
-def _complete_logging(
+def _log_final(
     name: str,
     model_type: str,
-    store: FinalModelStore,
+    record: FinalModelRecord,
+    trial_number: int,
     tracker: StudyTracker,
     parent_id: str,
-    reuse: FinalModelInfo,
-) -> FinalModelInfo:
-    """Log and register a saved final model whose logging did not finish, exactly once."""
-    record = store.read(name, model_type)
+    store: FinalModelStore,
+    resume: bool = False,
+) -> str | None:
+    """Log and register the final model of ``record``, and note the run in its sidecar.
+
+    ``resume``: complete the logging a killed process left half done (exactly once).
+    Returns the registered version.
+    """
+    log = tracker.complete_final_model if resume else tracker.log_final_model
     sidecar = record.sidecar
-    sidecar.mlflow_run_id, version = tracker.complete_final_model(
+    sidecar.mlflow_run_id, version = log(
         parent_id,
         model_type,
         [record.model_path, record.sidecar_path],
         sidecar.params,
         sidecar.test_metrics,
-        reuse.trial_number,
+        trial_number,
     )
     sidecar.registered_model = {"name": name, "version": version}
     store.rewrite(record)
-    # Not "reused" any more: the run gets this run's results file like a new final model.
-    return dataclasses.replace(
-        reuse, mlflow_run_id=sidecar.mlflow_run_id, registered_version=version, reused=False
-    )
+    return version
 
 
 def draw_plots(

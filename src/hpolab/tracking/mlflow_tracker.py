@@ -273,15 +273,7 @@ class StudyTracker:
             },
         )
         run_id = run.info.run_id
-        self.client.log_batch(
-            run_id,
-            params=[Param(k, _param_text(v)) for k, v in params.items()],
-            metrics=[
-                Metric(f"test_{k}", float(v), int(time.time() * 1000), 0)
-                for k, v in metrics.items()
-                if _finite(v)
-            ],
-        )
+        self._log_final_batch(run_id, params, metrics)
         for path in model_dir_files:
             self.client.log_artifact(run_id, str(path), "model")
         version = self._register(run_id, run.info.artifact_uri, model_type)
@@ -310,15 +302,7 @@ class StudyTracker:
             )
         run_id = run.info.run_id
         if not run.data.params:  # killed before its first batch: log it now, once
-            self.client.log_batch(
-                run_id,
-                params=[Param(k, _param_text(v)) for k, v in params.items()],
-                metrics=[
-                    Metric(f"test_{k}", float(v), int(time.time() * 1000), 0)
-                    for k, v in metrics.items()
-                    if _finite(v)
-                ],
-            )
+            self._log_final_batch(run_id, params, metrics)
         logged = {item.path for item in self.client.list_artifacts(run_id, "model")}
         for path in model_dir_files:
             if f"model/{path.name}" not in logged:
@@ -329,6 +313,20 @@ class StudyTracker:
         if run.info.status == "RUNNING":
             self.client.set_terminated(run_id)
         return run_id, version
+
+    def _log_final_batch(
+        self, run_id: str, params: Mapping[str, Any], metrics: Mapping[str, float]
+    ) -> None:
+        """A final run's parameters and test metrics, in one request."""
+        self.client.log_batch(
+            run_id,
+            params=[Param(k, _param_text(v)) for k, v in params.items()],
+            metrics=[
+                Metric(f"test_{k}", float(v), int(time.time() * 1000), 0)
+                for k, v in metrics.items()
+                if _finite(v)
+            ],
+        )
 
     def _final_run(self, model_type: str, trial_number: int) -> Any:
         """The newest final-model run of ``model_type`` made from ``trial_number``."""

@@ -397,7 +397,7 @@ class _FittedKeras(BaseEstimator):
         It exists because scikit-learn only treats objects with ``fit`` as estimators
         (``check_is_fitted`` refuses the others).
         """
-        raise NotImplementedError("a fitted Keras view is not refitted; fit the builder")
+        raise TypeError("a fitted Keras view is not refitted; cross-validate the builder")
 
     def _outputs(self, X: np.ndarray) -> np.ndarray:
         if self._cached is None or self._cached[0] is not X:
