@@ -97,10 +97,10 @@ def test_baseline_and_autoencoder_study_end_to_end(tmp_path: Path, csv_file: Pat
         study = optuna.load_study(study_name=f"base.{mt}", storage=storage)
         assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"], mt
     folder = tmp_path / "models" / "hpo_derived" / "base"
-    assert (folder / "final_model_random_forest.joblib").is_file()
+    assert (folder / "final_model_random_forest.skops").is_file()
     assert (folder / "final_model_autoencoder.keras").is_file()
     sidecar = json.loads((folder / "final_model_random_forest.json").read_text())
-    assert sidecar["model_file"] == "final_model_random_forest.joblib"
+    assert sidecar["model_file"] == "final_model_random_forest.skops"
     assert sidecar["registered_model"]["version"] is not None  # logged to MLflow too
 
     # (Resuming a study with a baseline is covered by the spectrogram study test.)

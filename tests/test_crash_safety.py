@@ -143,3 +143,35 @@ def test_resume_finishes_a_half_done_final_model_logging_exactly_once(tmp_path: 
     assert len(versions) == 1 and sidecar["mlflow_run_id"] == finals[0].info.run_id
     logged = {a.path for a in client.list_artifacts(finals[0].info.run_id, "model")}
     assert logged == {"model/final_model_mlp.keras", "model/final_model_mlp.json"}
+
+
+def test_model_files_never_run_code_unless_trusted(tmp_path: Path):
+    import shutil
+
+    import joblib
+    import numpy as np
+    import pytest
+    import skops.io
+    from sklearn.preprocessing import FunctionTransformer
+
+    from hpolab.final_models import FinalModelError
+    from hpolab.models import build_model
+    from hpolab.training.baselines import load_estimator, save_estimator
+
+    X = np.random.default_rng(0).normal(size=(40, 3)).astype("float32")
+    y = np.arange(40) % 2
+    for model_type in ("random_forest", "svm", "gradient_boosting"):
+        model = build_model(model_type, {}, (3,), "classification", 2).fit(X, y)
+        save_estimator(model, tmp_path / f"{model_type}.skops")
+        loaded = load_estimator(tmp_path / f"{model_type}.skops")  # the zoo's types: trusted
+        assert (loaded.predict(X) == model.predict(X)).all()
+    # A file someone else wrote, holding a function to call on the data: refused.
+    skops.io.dump(FunctionTransformer(shutil.rmtree), tmp_path / "foreign.skops")
+    with pytest.raises(FinalModelError, match=r"does not trust by default \(shutil.rmtree\)"):
+        load_estimator(tmp_path / "foreign.skops")
+    assert load_estimator(tmp_path / "foreign.skops", trust=True).func is shutil.rmtree
+    # A pickle runs code when loaded: only with trust=True.
+    joblib.dump(model, tmp_path / "old.joblib")
+    with pytest.raises(FinalModelError, match="a pickle"):
+        load_estimator(tmp_path / "old.joblib")
+    assert load_estimator(tmp_path / "old.joblib", trust=True).predict(X).shape == (40,)

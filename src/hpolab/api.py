@@ -129,12 +129,18 @@ class FinalModel:
 
 
 def load_final_model(
-    study: str, model_type: str | None = None, root: str | os.PathLike[str] | None = None
+    study: str,
+    model_type: str | None = None,
+    root: str | os.PathLike[str] | None = None,
+    trust: bool = False,
 ) -> FinalModel:
     """Load the final model of ``study`` (and ``model_type``) saved under ``root``.
 
-    The model is loaded with ``safe_mode=True`` and checked against the checksum in its
-    sidecar JSON, so a model and metadata from different runs are never paired.
+    The model is checked against the checksum in its sidecar JSON, so a model and
+    metadata from different runs are never paired, and loaded without running code from
+    the file: Keras with ``safe_mode=True``, scikit-learn baselines from skops files with
+    scikit-learn's own types only. ``trust=True`` also loads other types and pickles
+    (``.joblib`` of older versions): only for files you made or trust.
 
     Raises:
         FinalModelError: no such final model, or its files do not match.
@@ -159,5 +165,5 @@ def load_final_model(
             f"available: {', '.join(available)}"
         )
     record = store.read(study, model_type)
-    model = load_model(record.model_path)
+    model = load_model(record.model_path, trust=trust)
     return FinalModel(model=model, metadata=record.sidecar.to_dict(), path=record.model_path)

@@ -1,6 +1,6 @@
 """The final-model store: one owner of ``models/hpo_derived/<study>/final_model_<type>.*``.
 
-A final model is two files: the model (``.keras``, or ``.joblib`` for scikit-learn
+A final model is two files: the model (``.keras``, or ``.skops`` for scikit-learn
 baselines) and its JSON sidecar (:class:`Sidecar`: parameters, test metrics, preprocessing,
 data fingerprint, best trial, MLflow run id and the model's SHA-256). Both are written
 atomically, the model first and the sidecar last, so a sidecar always describes a complete

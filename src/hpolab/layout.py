@@ -142,7 +142,7 @@ class Layout:
         return self.models_dir / "hpo_derived" / study
 
     def final_model_path(self, study: str, model_type: str, suffix: str = ".keras") -> Path:
-        """``suffix`` is ``.keras`` for networks, ``.joblib`` for scikit-learn baselines."""
+        """``suffix`` is ``.keras`` for networks, ``.skops`` for scikit-learn baselines."""
         return self.final_model_dir(study) / f"final_model_{model_type}{suffix}"
 
     def final_sidecar_path(self, study: str, model_type: str) -> Path:

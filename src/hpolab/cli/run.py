@@ -38,7 +38,7 @@ model types: mlp, cnn1d, lstm, resnet, cnn2d, autoencoder, ensemble (Keras);
 random_forest, svm, gradient_boosting (scikit-learn baselines)
 
 outputs (under --root): hpo_studies/<study>.db, hpo_results/<study>/,
-models/hpo_derived/<study>/final_model_<model_type>.keras (.joblib for baselines, + .json),
+models/hpo_derived/<study>/final_model_<model_type>.keras (.skops for baselines, + .json),
 mlruns/, cache/preprocessed/ (spectrograms)
 """
 

@@ -24,12 +24,12 @@ class ModelInfo:
     params: tuple[str, ...]
     default_space: dict[str, Any] = field(default_factory=dict)
     # "keras" models train epoch by epoch and save as .keras; "sklearn" baselines fit in
-    # one call and save with joblib.
+    # one call and save with skops.
     kind: str = "keras"
 
     @property
     def file_suffix(self) -> str:
-        return ".keras" if self.kind == "keras" else ".joblib"
+        return ".keras" if self.kind == "keras" else ".skops"
 
 
 _LOG_LR = {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}
@@ -235,7 +235,7 @@ def is_keras(model_type: str) -> bool:
 
 
 def model_file_suffix(model_type: str) -> str:
-    """File suffix of a saved model of ``model_type``: ``.keras`` or ``.joblib``."""
+    """File suffix of a saved model of ``model_type``: ``.keras`` or ``.skops``."""
     return model_info(model_type).file_suffix
 
 

@@ -211,6 +211,12 @@ def _set_up(
     for folder in (layout.results_dir(name), layout.final_model_dir(name)):
         remove_stale_temp_files(folder)  # left by a writer killed mid-write
     tracking_uri = resolve_tracking_uri(cfg, layout)
+    if cfg.study.sampler == "cmaes" and cfg.study.storage is not None:
+        reporter.message(
+            "warning: the cmaes sampler keeps its state in the storage as a pickle: whoever "
+            "can write to that database can run code in every worker; share it only with "
+            "hosts you trust"
+        )
     if reset:
         delete_study(name, storage, layout, reporter, tracking_uri=tracking_uri)
     check_stored(cfg, storage, spaces, data)

@@ -121,19 +121,51 @@ def fit_estimator(
     )
 
 
+# scikit-learn's own types that hpolab's baselines hold and skops does not trust by
+# default: tree structures and calibration wrappers, rebuilt from data, never code.
+BASELINE_TYPES = (
+    "sklearn.tree._tree.Tree",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
+
+
 def save_estimator(model: Any, path: Path) -> None:
-    """Save a fitted estimator with joblib (the format scikit-learn documents)."""
-    import joblib
+    """Save a fitted estimator in skops' format (``.skops``), which loads without running
+    code from the file (unlike a pickle)."""
+    import skops.io
 
-    joblib.dump(model, path)
+    skops.io.dump(model, path)
 
 
-def load_estimator(path: Path) -> Any:
-    """Load an estimator saved by :func:`save_estimator`.
+def load_estimator(path: Path, trust: bool = False) -> Any:
+    """Load an estimator saved by :func:`save_estimator` without running code from it.
 
-    joblib files are pickles: load only files whose checksum you trust (hpolab checks the
-    final model against the SHA-256 in its sidecar before calling this).
+    A ``.skops`` file may hold only types skops trusts plus :data:`BASELINE_TYPES`;
+    anything else, and any pickle (``.joblib``, which runs code when loaded), needs
+    ``trust=True``: pass it only for a file you made or whose source you trust.
+
+    Raises:
+        FinalModelError: the file needs ``trust=True``.
     """
-    import joblib
+    from hpolab.final_models import FinalModelError
 
-    return joblib.load(path)
+    if path.suffix == ".joblib":
+        if not trust:
+            raise FinalModelError(
+                f"{path}: a pickle (joblib) runs code when loaded; pass trust=True if you "
+                "made this file, or retrain it (hpolab retrain saves .skops)"
+            )
+        import joblib
+
+        return joblib.load(path)
+    import skops.io
+
+    untrusted = [t for t in skops.io.get_untrusted_types(file=path) if t not in BASELINE_TYPES]
+    if untrusted and not trust:
+        raise FinalModelError(
+            f"{path}: holds types hpolab does not trust by default ({', '.join(untrusted)}); "
+            "pass trust=True if you made this file"
+        )
+    return skops.io.load(path, trusted=[*BASELINE_TYPES, *untrusted])

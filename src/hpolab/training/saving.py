@@ -12,17 +12,19 @@ from hpolab.version import __version__
 
 
 def save_model(model: Any, path: Path) -> None:
-    """Save a Keras model (``.keras``) or a scikit-learn estimator (``.joblib``) to ``path``."""
+    """Save a Keras model (``.keras``) or a scikit-learn estimator (``.skops``) to ``path``."""
     if is_estimator(model):
         save_estimator(model, path)
     else:
         model.save(path)
 
 
-def load_model(path: Path) -> Any:
-    """Load what :func:`save_model` wrote; Keras models with ``safe_mode=True``."""
-    if Path(path).suffix == ".joblib":
-        return load_estimator(Path(path))
+def load_model(path: Path, trust: bool = False) -> Any:
+    """Load what :func:`save_model` wrote without running code from the file: Keras
+    models with ``safe_mode=True``, estimators as skops allows (``trust``: see
+    :func:`hpolab.training.baselines.load_estimator`)."""
+    if Path(path).suffix in (".skops", ".joblib"):
+        return load_estimator(Path(path), trust=trust)
     import keras
 
     import hpolab.models.keras_models  # noqa: F401  (registers hpolab's custom layers)

@@ -179,10 +179,10 @@ class ModelTrainer:
         return data.target_scaler.inverse(raw.reshape(-1, 1)).reshape(-1)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Save the trained model atomically (``.keras``; ``.joblib`` for an estimator)."""
+        """Save the trained model atomically (``.keras``; ``.skops`` for an estimator)."""
         self._fitted()
         target = Path(path)
-        suffix = ".joblib" if is_estimator(self.model_) else ".keras"
+        suffix = ".skops" if is_estimator(self.model_) else ".keras"
         if target.suffix != suffix:
             raise ConfigError(f"save: {target.name!r} must end in {suffix}")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -192,7 +192,7 @@ class ModelTrainer:
     def save_model(self, path: str | os.PathLike[str] | None = None) -> Path:
         """Save the trained model to ``path``, by default ``model.keras`` in :attr:`run_dir`
         (``models/trainer/<name>-<time>/`` under the root); prints and returns the path."""
-        suffix = ".joblib" if is_estimator(self._fitted_model()) else ".keras"
+        suffix = ".skops" if is_estimator(self._fitted_model()) else ".keras"
         target = self.save(path if path is not None else self.run_dir / f"model{suffix}")
         print(f"saved model to {target}")
         return target
