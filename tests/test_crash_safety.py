@@ -30,12 +30,26 @@ def test_stale_temp_files_are_removed_on_start_and_never_logged(tmp_path: Path):
     stale.write_bytes(b"half a png")
     hour_ago = time.time() - 3600
     os.utime(stale, (hour_ago, hour_ago))
-    in_flight = plots / ".contour.png.a1b2c3d4.tmp.png"
+    in_flight = plots / f".contour.png.{os.getpid()}.a1b2c3d4.tmp.png"
     in_flight.write_bytes(b"being written")
+    # A writer killed seconds ago (its pid in the name is gone): removed at once.
+    import subprocess
+    import sys
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    just_killed = plots / f".edf.png.{gone}.q1w2e3r4.tmp.png"
+    just_killed.write_bytes(b"half")
+    ten_seconds_ago = time.time() - 10
+    os.utime(just_killed, (ten_seconds_ago, ten_seconds_ago))
 
     result = hpolab.run_study(config, root=tmp_path, quiet=True, n_trials=2)
     assert result.new_trials == 1
-    assert not stale.exists()  # removed on start
+    assert not stale.exists() and not just_killed.exists()  # removed on start
     assert in_flight.exists()  # another writer's file is left alone
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("tmpfiles")

@@ -231,8 +231,9 @@ def atomic_path(target: Path, suffix: str = "") -> Iterator[Path]:
     readers see either the old file or the complete new one, never a partial write.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
+    # The writer's pid in the name lets a later run tell a dead writer's leftover.
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent
+        prefix=f".{target.name}.{os.getpid()}.", suffix=f".tmp{suffix}", dir=target.parent
     )
     os.close(fd)
     tmp = Path(tmp_name)
@@ -244,10 +245,13 @@ def atomic_path(target: Path, suffix: str = "") -> Iterator[Path]:
             tmp.unlink()
 
 
-# The names atomic_path gives its temporary files: ".<name>.<8 random>.tmp<suffix>".
-_TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp(\.\w+)?")
+# The names atomic_path gives its temporary files: ".<name>.<pid>.<8 random>.tmp<suffix>"
+# (older versions: without the pid).
+_TEMP_NAME = re.compile(r"\..+?(?:\.(\d+))?\.[A-Za-z0-9_]{8}\.tmp(?:\.\w+)?")
 # A temporary file untouched this long belongs to a writer that died (writes take seconds).
 STALE_TEMP_SECONDS = 120.0
+# ...or this long, when its writer's process is known gone.
+_DEAD_WRITER_SECONDS = 2.0
 
 
 def is_temp_file(path: Path) -> bool:
@@ -255,19 +259,38 @@ def is_temp_file(path: Path) -> bool:
     return bool(_TEMP_NAME.fullmatch(path.name))
 
 
-def remove_stale_temp_files(folder: Path, older_than: float = STALE_TEMP_SECONDS) -> int:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (a zombie, killed but not reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # not Linux, or gone just now: only the signal check counts
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def remove_stale_temp_files(folder: Path) -> int:
     """Delete temporary files a killed writer left under ``folder``; return how many.
 
-    Only files untouched for ``older_than`` seconds: another worker's write in progress
-    is left alone.
+    A file whose writer (its pid is in the name) is gone, or that nobody touched for
+    :data:`STALE_TEMP_SECONDS`: another worker's write in progress is left alone.
     """
     if not folder.is_dir():
         return 0
-    now = time.time()
-    removed = 0
+    now, removed = time.time(), 0
     for path in folder.rglob(".*.tmp*"):
+        match = _TEMP_NAME.fullmatch(path.name)
         try:
-            if is_temp_file(path) and path.is_file() and now - path.stat().st_mtime > older_than:
+            if match is None or not path.is_file():
+                continue
+            age = now - path.stat().st_mtime
+            writer_gone = match.group(1) is not None and not process_alive(int(match.group(1)))
+            if age > STALE_TEMP_SECONDS or (writer_gone and age > _DEAD_WRITER_SECONDS):
                 path.unlink()
                 removed += 1
         except FileNotFoundError:  # its writer finished (or another sweep got it) just now

@@ -12,7 +12,6 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -26,6 +25,7 @@ from optuna.trial import TrialState
 
 from hpolab.config import StudyConfig
 from hpolab.errors import TrialFailed
+from hpolab.layout import process_alive
 from hpolab.progress import Reporter
 from hpolab.search.space import SearchSpace
 from hpolab.search.storage import RequeueStaleTrial, heartbeats, take_recovered
@@ -308,24 +308,7 @@ def process_gone(worker: Any) -> bool:
         pid = int(worker.get("pid") or 0)
     except (TypeError, ValueError):
         return False
-    if pid <= 0 or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    """A killed process its parent has not reaped yet is dead all the same (Linux)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+    return 0 < pid != os.getpid() and not process_alive(pid)
 
 
 def _report_recovered(
