@@ -189,3 +189,39 @@ def test_model_files_never_run_code_unless_trusted(tmp_path: Path):
     with pytest.raises(FinalModelError, match="a pickle"):
         load_estimator(tmp_path / "old.joblib")
     assert load_estimator(tmp_path / "old.joblib", trust=True).predict(X).shape == (40,)
+
+
+def test_a_trial_that_never_sent_a_heartbeat_is_recovered_after_the_grace(tmp_path: Path):
+    """Killed between creating its trial and the first heartbeat (and before recording
+    its worker): without this, the trial would stay RUNNING and block the study."""
+    import datetime
+
+    import optuna
+
+    from hpolab.progress import QuietReporter
+    from hpolab.search.loop import _recover_stale
+    from hpolab.search.storage import open_storage
+
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", 1, 2, 3)
+    study = optuna.create_study(study_name="s.mlp", storage=storage)
+    template = optuna.trial.FrozenTrial(
+        number=-1,
+        state=optuna.trial.TrialState.RUNNING,
+        value=None,
+        datetime_start=datetime.datetime.now() - datetime.timedelta(seconds=60),
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs={},
+        system_attrs={},
+        intermediate_values={},
+        trial_id=-1,
+    )
+    storage.create_new_trial(study._study_id, template_trial=template)
+    storage.create_new_trial(
+        study._study_id,
+        template_trial=optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING),
+    )  # started just now: may still send its first beat
+    _recover_stale(study, storage, None, QuietReporter())
+    states = [t.state.name for t in study.trials]
+    assert states[:2] == ["FAIL", "RUNNING"] and states[2:] == ["WAITING"]  # re-queued

@@ -274,8 +274,8 @@ def process_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
-def remove_stale_temp_files(folder: Path) -> int:
-    """Delete temporary files a killed writer left under ``folder``; return how many.
+def remove_stale_temp_files(folder: Path, recursive: bool = True) -> int:
+    """Delete temporary files a killed writer left in ``folder``; return how many.
 
     A file whose writer (its pid is in the name) is gone, or that nobody touched for
     :data:`STALE_TEMP_SECONDS`: another worker's write in progress is left alone.
@@ -283,7 +283,7 @@ def remove_stale_temp_files(folder: Path) -> int:
     if not folder.is_dir():
         return 0
     now, removed = time.time(), 0
-    for path in folder.rglob(".*.tmp*"):
+    for path in (folder.rglob if recursive else folder.glob)(".*.tmp*"):
         match = _TEMP_NAME.fullmatch(path.name)
         try:
             if match is None or not path.is_file():

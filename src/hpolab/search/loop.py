@@ -5,6 +5,7 @@ Speaks Optuna only: the objective is a callable, tracking and progress are passe
 
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 import threading
@@ -246,9 +247,30 @@ def _recover_stale(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             fail_stale_trials(study)
+        never_beat = _never_beat(study, storage, running)
+        max_retries = (lease or Lease()).max_retries
+        _fail_and_requeue(study, storage, never_beat, tracker, reporter, max_retries)
     elif running:
         _recover_dead_workers(study, storage, running, tracker, reporter, lease or Lease())
     _report_recovered(study, storage, tracker, reporter)
+
+
+def _never_beat(
+    study: optuna.Study, storage: RDBStorage, running: list[optuna.trial.FrozenTrial]
+) -> list[optuna.trial.FrozenTrial]:
+    """Running trials that never sent a heartbeat although started longer than the grace
+    period ago: their process died between creating them and its first beat, so Optuna
+    (which only fails trials with an old heartbeat) would leave them running forever."""
+    beats = heartbeats(storage, study.study_name, [t.number for t in running])
+    wait = (storage.grace_period or 0) + (storage.get_heartbeat_interval() or 0)
+    now = datetime.datetime.now()  # Optuna stamps trial starts in local time
+    return [
+        t
+        for t in running
+        if t.number not in beats
+        and t.datetime_start is not None
+        and (now - t.datetime_start).total_seconds() > wait
+    ]
 
 
 def _recover_dead_workers(

@@ -210,6 +210,7 @@ def _set_up(
     layout.check_root()  # after a given storage opened: a bad one leaves no root behind
     for folder in (layout.results_dir(name), layout.final_model_dir(name)):
         remove_stale_temp_files(folder)  # left by a writer killed mid-write
+    remove_stale_temp_files(layout.mlruns_dir, recursive=False)  # a store being created
     tracking_uri = resolve_tracking_uri(cfg, layout)
     if cfg.study.sampler == "cmaes" and cfg.study.storage is not None:
         reporter.message(

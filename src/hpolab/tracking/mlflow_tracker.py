@@ -23,7 +23,7 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from hpolab.errors import TrackingError, redact  # noqa: E402
-from hpolab.layout import file_lock, is_temp_file  # noqa: E402
+from hpolab.layout import atomic_path, file_lock, is_temp_file  # noqa: E402
 
 ROLE_TAG = "hpolab.role"
 STATE_TAG = "hpolab.state"
@@ -104,6 +104,8 @@ class StudyTracker:
         local = tracking_uri.startswith("sqlite:///")
         lock = file_lock(Path(tracking_uri.removeprefix("sqlite:///"))) if local else nullcontext()
         with lock:
+            if local:
+                _create_sqlite_store(Path(tracking_uri.removeprefix("sqlite:///")))
             for attempt in range(5):
                 try:
                     self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
@@ -134,9 +136,10 @@ class StudyTracker:
 
     # -- parent run ---------------------------------------------------------------------
     def parent_run(self, known_id: str | None, description: str) -> tuple[str, bool]:
-        """The study's parent run: ``known_id`` if it still exists, else a new one.
+        """The study's parent run: ``known_id`` if it still exists, else the one a killed
+        process created before it could record it (adopted), else a new one.
 
-        Returns the run id and whether it was created now.
+        Returns the run id and whether it was created or adopted now (to be recorded).
         """
         if known_id:
             try:
@@ -146,6 +149,16 @@ class StudyTracker:
                     return known_id, False
             except MlflowException:
                 pass
+        orphans = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{ROLE_TAG}` = 'study'",
+            run_view_type=ViewType.ACTIVE_ONLY,
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if orphans:  # one parent per study, even across crashes
+            self.client.update_run(orphans[0].info.run_id, status="RUNNING")
+            return orphans[0].info.run_id, True
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{self.study}",
@@ -397,6 +410,20 @@ class StudyTracker:
         except MlflowException:
             return False
         return True
+
+
+def _create_sqlite_store(path: Path) -> None:
+    """Create a local MLflow database whole or not at all.
+
+    MLflow builds its schema with migrations that SQLite cannot roll back: a process
+    killed midway would leave a store no later run can open. Built under a temporary name
+    and renamed, it appears only once complete.
+    """
+    if path.exists():
+        return
+    with atomic_path(path) as tmp:
+        client = MlflowClient(tracking_uri=f"sqlite:///{tmp}")
+        client.search_experiments(max_results=1)  # runs the migrations
 
 
 def _unreachable(tracking_uri: str, exc: Exception) -> TrackingError:
