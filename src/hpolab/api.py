@@ -56,21 +56,25 @@ def run_study(
         >>> result = hpolab.run_study("configs/leak_mlp.yaml", n_trials=10)  # doctest: +SKIP
         >>> result.best_params["mlp"]  # doctest: +SKIP
     """
+    from hpolab.interrupts import stops_as_interrupts
     from hpolab.progress import QuietReporter, RichReporter
     from hpolab.search.run import run_study as _run
 
     cfg = load_config(config, **overrides)
     if reporter is None:
         reporter = QuietReporter() if quiet else RichReporter()
-    return _run(
-        cfg,
-        Layout.from_root(root),
-        reporter=reporter,
-        reset=reset,
-        track=track,
-        worker_index=worker_index,
-        finish=finish,
-    )
+    # Ctrl-C (a notebook's interrupt too) and SIGTERM stop the study between storage
+    # writes: the trial is re-queued and continues from its checkpoint next time.
+    with stops_as_interrupts():
+        return _run(
+            cfg,
+            Layout.from_root(root),
+            reporter=reporter,
+            reset=reset,
+            track=track,
+            worker_index=worker_index,
+            finish=finish,
+        )
 
 
 @dataclass

@@ -232,6 +232,12 @@ class StudySection(_Strict):
     grace_period: int | None = Field(default=None, ge=1)
     max_retries: int = Field(default=3, ge=0)
     plots: bool = Field(default=True, description="draw the visualizations after the search")
+    trial_checkpoints: int | Literal["auto", "off"] = Field(
+        default="auto",
+        description="how often a Keras trial saves its resume checkpoint: auto (when "
+        "training since the last save took 50x a save, at most 2% of the time), every N "
+        "epochs, or off",
+    )
 
     @field_validator("name")
     @classmethod
@@ -250,6 +256,16 @@ class StudySection(_Strict):
                 "postgresql://user@host:5432/db or sqlite:////path/to/mlflow.db"
             )
         return uri
+
+    @field_validator("trial_checkpoints", mode="before")
+    @classmethod
+    def _checkpoint_setting(cls, value: Any) -> Any:
+        # YAML reads a bare off/on as a boolean.
+        if isinstance(value, bool):
+            return "auto" if value else "off"
+        if isinstance(value, int) and value < 1:
+            raise ValueError("give auto, off or a number of epochs of at least 1")
+        return value
 
     @field_validator("metric")
     @classmethod

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 from hpolab.cli.common import Parser, add_root_option, guarded, parse, quiet_libraries
+from hpolab.interrupts import stops_as_interrupts
 
 DESCRIPTION = """\
 Launch or resume a hyperparameter study.
@@ -142,25 +140,10 @@ def run(args: argparse.Namespace) -> int:
     if joining and args.workers is None:
         args.workers = 1  # one process per `hpolab worker`, whatever the config's pool size
     quiet_libraries()
-    with _sigterm_as_interrupt():
+    # A service stop (SIGTERM) ends the study like Ctrl-C: trial re-queued, runs ended;
+    # neither lands inside a storage write.
+    with stops_as_interrupts():
         return _run(args)
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """A service stop (SIGTERM) ends the study like Ctrl-C: trial re-queued, runs ended."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _run(args: argparse.Namespace) -> int:

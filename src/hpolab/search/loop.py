@@ -30,6 +30,7 @@ from hpolab.layout import process_alive
 from hpolab.progress import Reporter
 from hpolab.search.space import SearchSpace
 from hpolab.search.storage import RequeueStaleTrial, heartbeats, take_recovered
+from hpolab.search.trial_resume import remove_finished
 from hpolab.search.workers import WORKER
 from hpolab.tracking import StudyTracker
 
@@ -143,6 +144,7 @@ def search_trials(
         target = min(target, grid_total)
     lease = None if _has_heartbeats(storage) else Lease.of(cfg)
     settle_running(study, storage, tracker, reporter, lease)
+    _remove_finished_checkpoints(study, objective)
     reporter.start(mt, target, min(counted_trials(study), target))
     deadline = time.monotonic() + cfg.study.timeout if cfg.study.timeout else None
 
@@ -190,6 +192,14 @@ def search_trials(
             raise
         if len(study.trials) == before:
             break
+    _remove_finished_checkpoints(study, objective)
+
+
+def _remove_finished_checkpoints(study: optuna.Study, objective: Objective) -> None:
+    """Resume points of configurations that finished or ran out of retries (a worker
+    killed between a trial's end and its clean-up leaves one)."""
+    if objective.trial_dir is not None:
+        remove_finished(study, objective.trial_dir)
 
 
 def _wait_for_others(

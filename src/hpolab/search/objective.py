@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,12 +16,27 @@ from hpolab.data.dataset import Dataset
 from hpolab.errors import TrialFailed
 from hpolab.models import is_keras
 from hpolab.search.space import SearchSpace, params_key
+from hpolab.search.trial_resume import first_attempt, resume_folder
 from hpolab.search.workers import WORKER
 from hpolab.tracking import StudyTracker
 from hpolab.training.cross_validation import fold_datasets
 from hpolab.training.evaluation import rounded
-from hpolab.training.fit import build_and_fit, clear_keras, seed_everything, training_params
+from hpolab.training.fit import (
+    build_and_fit,
+    clear_keras,
+    fit_model,
+    seed_everything,
+    training_params,
+)
 from hpolab.training.result import TrainResult
+from hpolab.training.resume import (
+    ResumeCheckpoint,
+    ResumePoint,
+    read_resume_point,
+    remove_resume_point,
+    settings_key,
+)
+from hpolab.training.saving import load_model
 
 
 class PruningHook:
@@ -36,6 +51,14 @@ class PruningHook:
         self.pruned_at: int | None = None
         self.last_value: float | None = None
 
+    def replay(self, history: dict[str, list[float]]) -> None:
+        """Report the epochs a stopped attempt trained before its resume point, so the
+        pruner sees the whole curve."""
+        for epoch, value in enumerate(history.get(self.metric, []), start=1):
+            if value == value:  # NaN: nothing was reported
+                self.trial.report(value, step=epoch)
+                self.last_value = value
+
     def __call__(self, epoch: int, logs: dict[str, float]) -> bool:
         value = logs.get(self.metric)
         if value is None or value != value:  # missing or NaN: nothing to report
@@ -46,6 +69,17 @@ class PruningHook:
             self.pruned_at = epoch
             return True
         return False
+
+
+@dataclass
+class _Resume:
+    """A Keras trial's resume point: where it is saved, for which settings, how often,
+    and the point a stopped attempt left (None: start afresh)."""
+
+    folder: Path
+    key: str
+    every: int | None
+    point: ResumePoint | None
 
 
 @dataclass
@@ -81,25 +115,16 @@ class Objective:
         data = self.data.for_params(params)
         _record_preprocessing(trial, data)
         hp = training_params(params, self.cfg.training)
-        run = None
-        if self.tracker is not None and self.parent_run_id is not None:
-            run = self.tracker.start_trial(
-                self.parent_run_id, self.model_type, trial.number, params, self.worker
-            )
-            self.current_run_id = run.run_id
-            trial.set_user_attr("mlflow_run_id", run.run_id)
+        resume = self._resume(trial, params, hp)
+        run = self._start_run(trial, params, resume)
         pruning = PruningHook(trial, self.cfg.study.metric)
         start = time.perf_counter()
+        interrupted = False
         try:
             if self.cfg.data.cv is not None:
                 result = self._cross_validate(trial, params, hp, data, pruning, run)
             else:
-                # A baseline fits in one call: nothing to prune part-way.
-                hooks = [self._timed(pruning)] if is_keras(self.model_type) else []
-                if run is not None:
-                    hooks.append(self._timed(run.log_epoch))
-                run_dir = self.trial_dir(trial.number) if self.trial_dir else None
-                result = self._fit(trial.number, params, hp, data, hooks, run_dir)
+                result = self._train(trial, params, hp, data, pruning, run, resume)
         except TrialFailed as exc:
             trial.set_user_attr("error", str(exc))
             if run is not None:
@@ -110,7 +135,8 @@ class Objective:
                 run.end("pruned", pruning.last_value, attrs={"pruned_at_fold": pruning.pruned_at})
             raise
         except BaseException as exc:
-            if not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
+            if not interrupted:
                 # The configuration failed (not the worker): it counts toward the budget.
                 trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
             if run is not None:
@@ -119,6 +145,14 @@ class Objective:
         finally:
             self.fit_seconds.append(time.perf_counter() - start)
             clear_keras()
+            if not interrupted and resume is not None:
+                remove_resume_point(resume.folder)  # the retry of a stop needs it; no one else
+        return self._record(trial, result, pruning, run)
+
+    def _record(
+        self, trial: optuna.Trial, result: TrainResult, pruning: PruningHook, run: Any
+    ) -> float:
+        """Store a finished trial's outcome on it and its run; raise if it was pruned."""
         attrs = {
             "best_epoch": result.best_epoch,
             "epochs_run": result.epochs_run,
@@ -135,6 +169,108 @@ class Objective:
             run.end("complete", result.best_value)
         return result.best_value
 
+    def _resume(
+        self, trial: optuna.Trial, params: dict[str, Any], hp: dict[str, Any]
+    ) -> _Resume | None:
+        """Where this trial keeps its resume point, and the point a stopped attempt of the
+        same configuration and settings left there (None: no checkpoints here)."""
+        every = self.cfg.study.trial_checkpoints
+        if self.trial_dir is None or every == "off" or self.cfg.data.cv is not None:
+            return None
+        if not is_keras(self.model_type):
+            return None  # a baseline fits in one call: nothing to resume part-way
+        folder = resume_folder(self.trial_dir, trial)
+        key = settings_key(params, hp)
+        point = read_resume_point(folder, key)
+        if point is None:
+            remove_resume_point(folder)  # another configuration's or settings' leftovers
+        return _Resume(folder, key, None if every == "auto" else int(every), point)
+
+    def _start_run(
+        self, trial: optuna.Trial, params: dict[str, Any], resume: _Resume | None
+    ) -> Any:
+        """The trial's MLflow run: the stopped attempt's run when resuming, else a new one."""
+        if self.tracker is None or self.parent_run_id is None:
+            return None
+        point = resume.point if resume is not None else None
+        run = None
+        if point is not None and point.run_id:
+            run = self.tracker.resume_trial(point.run_id, trial.number, point.epoch, self.worker)
+        if run is None:
+            run = self.tracker.start_trial(
+                self.parent_run_id, self.model_type, trial.number, params, self.worker
+            )
+        self.current_run_id = run.run_id
+        trial.set_user_attr("mlflow_run_id", run.run_id)
+        return run
+
+    def _train(
+        self,
+        trial: optuna.Trial,
+        params: dict[str, Any],
+        hp: dict[str, Any],
+        data: Dataset,
+        pruning: PruningHook,
+        run: Any,
+        resume: _Resume | None,
+    ) -> TrainResult:
+        """Train one configuration on the validation split (a baseline in one call)."""
+        # A baseline fits in one call: nothing to prune part-way.
+        hooks = [self._timed(pruning)] if is_keras(self.model_type) else []
+        if run is not None:
+            hooks.append(self._timed(run.log_epoch))
+        run_dir = self.trial_dir(trial.number) if self.trial_dir else None
+        number = first_attempt(trial)
+        if resume is None:
+            return self._fit(number, params, hp, data, hooks, run_dir)
+        point = resume.point
+        if point is not None:
+            trial.set_user_attr("resumed_from_epoch", point.epoch)
+            pruning.replay(point.history)
+        saver = ResumeCheckpoint(
+            resume.folder, resume.key, resume.every, point, run.run_id if run else None
+        )
+        try:
+            if point is None:
+                result = self._fit(number, params, hp, data, hooks, run_dir, extra=[saver])
+            else:
+                result = self._continue(number, point, hp, data, hooks, run_dir, saver)
+        finally:
+            self.hook_seconds += saver.save_seconds
+        return result
+
+    def _continue(
+        self,
+        number: int,
+        point: ResumePoint,
+        hp: dict[str, Any],
+        data: Dataset,
+        hooks: list[Any],
+        run_dir: Path | None,
+        saver: ResumeCheckpoint,
+    ) -> TrainResult:
+        """Train a stopped attempt's model on from its resume point."""
+        seed = self._trial_seed(number)
+        # The generators' state died with the stopped process: reseed per epoch reached.
+        seed_everything(None if seed is None else seed + 1_000_003 * point.epoch)
+        model = load_model(point.model_path)  # optimizer state and schedule step included
+        result = fit_model(
+            model,
+            data,
+            hp,
+            monitor=self.cfg.study.metric,
+            direction=self.cfg.study.resolved_direction,
+            hooks=hooks,
+            verbose=self.cfg.training.verbose,
+            run_dir=run_dir,
+            extra_callbacks=[saver],
+            initial_epoch=point.epoch,
+            compile=False,
+            history_before=point.history,
+        )
+        result.seconds += point.seconds
+        return result
+
     def _fit(
         self,
         number: int,
@@ -144,12 +280,13 @@ class Objective:
         hooks: list[Any],
         run_dir: Path | None = None,
         seeded: bool = True,
+        extra: Sequence[Any] = (),
     ) -> TrainResult:
         """Seed, build the model of ``params`` and train it on ``data``.
 
-        Each trial (``number``) gets its own seed, so trials differ but repeat exactly;
-        the folds of a cross-validated trial (``seeded=False``) continue the generator
-        their trial seeded.
+        Each configuration (its first trial, ``number``) gets its own seed, so trials
+        differ but repeat exactly, retries included; the folds of a cross-validated trial
+        (``seeded=False``) continue the generator their trial seeded.
         """
         _, result = build_and_fit(
             self.model_type,
@@ -162,6 +299,7 @@ class Objective:
             hooks=hooks,
             verbose=self.cfg.training.verbose,
             run_dir=run_dir,
+            extra_callbacks=extra,
         )
         return result
 
@@ -181,7 +319,7 @@ class Objective:
         cv = self.cfg.data.cv
         assert cv is not None
         folds = fold_datasets(data, cv.method, cv.n_splits, seed=self.cfg.data.seed)
-        seed_everything(self._trial_seed(trial.number))
+        seed_everything(self._trial_seed(first_attempt(trial)))
         values: list[float] = []
         results: list[TrainResult] = []
         for index, fold in enumerate(folds, start=1):

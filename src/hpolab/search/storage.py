@@ -20,6 +20,7 @@ from optuna.storages import (
 )
 
 from hpolab.errors import StorageError
+from hpolab.interrupts import shield, shield_methods
 from hpolab.layout import file_lock
 
 # Prefix of hpolab metadata in Optuna study user attributes.
@@ -54,6 +55,15 @@ def open_storage(
     process died: such trials are failed and their parameters re-queued (up to
     ``max_retries`` times).
     """
+    # A Ctrl-C never lands inside a storage call (it would leave SQLite locked).
+    return shield_methods(
+        _open_storage(url, heartbeat_interval, grace_period, max_retries), BaseStorage
+    )
+
+
+def _open_storage(
+    url: str, heartbeat_interval: int, grace_period: int | None, max_retries: int
+) -> BaseStorage:
     try:
         if url.startswith(_JOURNAL_SCHEMES):
             return _journal_storage(url)
@@ -203,6 +213,7 @@ def take_recovered(storage: BaseStorage, study_name: str) -> list[int]:
     return mine
 
 
+@shield
 def heartbeats(storage: BaseStorage, study_name: str, numbers: list[int]) -> dict[int, Any]:
     """Last heartbeat (database time) of each trial of ``numbers`` that has one."""
     if not numbers or not isinstance(storage, RDBStorage):

@@ -11,7 +11,7 @@ import os
 import random
 import time
 from collections.abc import Mapping
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from hpolab.errors import TrackingError, redact  # noqa: E402
+from hpolab.interrupts import shield_methods  # noqa: E402
 from hpolab.layout import atomic_path, file_lock, is_temp_file  # noqa: E402
 
 ROLE_TAG = "hpolab.role"
@@ -108,7 +109,10 @@ class StudyTracker:
                 _create_sqlite_store(Path(tracking_uri.removeprefix("sqlite:///")))
             for attempt in range(5):
                 try:
-                    self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+                    self.client = shield_methods(
+                        MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri),
+                        MlflowClient,
+                    )
                     self.experiment_id = self._experiment(artifact_dir)
                     break
                 except Exception as exc:
@@ -247,6 +251,27 @@ class StudyTracker:
         self.client.update_run(run_id, status="RUNNING")
         self.client.set_tag(run_id, STATE_TAG, "running")
         return TrialRun(self.client, run_id)
+
+    def resume_trial(
+        self,
+        run_id: str,
+        trial_number: int,
+        epoch: int,
+        worker: Mapping[str, Any] | None = None,
+    ) -> TrialRun | None:
+        """Reopen the run of an interrupted trial for its retry (trial ``trial_number``),
+        which continues after ``epoch``; None if the run is gone."""
+        run = self.resume_run(run_id)
+        if run is None:
+            return None
+        tags = {TRIAL_TAG: str(trial_number), "hpolab.resumed_from_epoch": str(epoch)}
+        for key, value in (worker or {}).items():
+            if value is not None:
+                tags[f"{WORKER_TAG}.{key}"] = str(value)
+        self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        with suppress(MlflowException):  # no error tag: nothing to drop
+            self.client.delete_tag(run_id, "hpolab.error")
+        return run
 
     def mark_failed(self, run_id: str, reason: str) -> bool:
         """Mark a run still RUNNING (its process died) as failed; True if it changed."""

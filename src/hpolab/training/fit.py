@@ -300,6 +300,7 @@ def fit_model(
     initial_epoch: int = 0,
     compile: bool = True,
     resume_best: BestSoFar | None = None,
+    history_before: dict[str, list[float]] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data`` with early stopping on ``monitor``.
 
@@ -309,7 +310,9 @@ def fit_model(
     (its optimizer state and schedule step come with it) and ``initial_epoch``, the number
     of epochs already done; ``hp["epochs"]`` stays the total. ``resume_best`` (best value,
     epoch and weights before the stop) lets early stopping continue its count and restore
-    the best weights of the whole run.
+    the best weights of the whole run. ``history_before`` (the metrics of the epochs
+    already done) makes the result cover the whole run; without ``resume_best``, early
+    stopping then continues from the best epoch of that history.
 
     A scikit-learn estimator (a baseline) is fit in one call instead; see
     :func:`hpolab.training.baselines.fit_estimator`.
@@ -334,16 +337,13 @@ def fit_model(
         )
     bridge = _EpochBridge(data if use_validation else None, hooks)
     callbacks: list[keras.callbacks.Callback] = [bridge]
+    history_before = history_before or {}
     if use_validation:
-        callbacks.extend(
-            build_callbacks(
-                hp.get("callbacks") or {}, run_dir, monitor=monitor, direction=direction
-            )
-        )
-        if hp.get("early_stopping", True):
-            callbacks.append(
-                early_stopping(monitor, direction, hp["patience"], resume_best, initial_epoch)
-            )
+        if resume_best is None and history_before:
+            resume_best = best_in_history(model, history_before, monitor, direction)
+        callbacks.extend(_watching(hp, run_dir, monitor, direction, resume_best, initial_epoch))
+    if history_before and _was_done(hp, initial_epoch, resume_best, use_validation):
+        return _result(history_before, monitor, direction, 0.0, bridge)
     hist, seconds = fit_arrays(
         model,
         X_fit,
@@ -356,7 +356,51 @@ def fit_model(
         initial_epoch=initial_epoch,
         class_weight=class_weights(hp.get("class_weight"), data),
     )
+    hist = {k: [*history_before.get(k, []), *v] for k, v in hist.items()}
     return _result(hist, monitor if use_validation else "loss", direction, seconds, bridge)
+
+
+def _watching(
+    hp: dict[str, Any],
+    run_dir: Path | None,
+    monitor: str,
+    direction: str,
+    resume_best: BestSoFar | None,
+    initial_epoch: int,
+) -> list[keras.callbacks.Callback]:
+    """Callbacks that watch the validation metric: the configured ones, early stopping."""
+    callbacks = build_callbacks(
+        hp.get("callbacks") or {}, run_dir, monitor=monitor, direction=direction
+    )
+    if hp.get("early_stopping", True):
+        callbacks.append(
+            early_stopping(monitor, direction, hp["patience"], resume_best, initial_epoch)
+        )
+    return callbacks
+
+
+def _was_done(
+    hp: dict[str, Any], initial_epoch: int, best: BestSoFar | None, use_validation: bool
+) -> bool:
+    """Whether a training stopped after ``initial_epoch`` epochs had already finished:
+    its last epoch was done, or early stopping ended it at that epoch."""
+    if initial_epoch >= int(hp["epochs"]):
+        return True
+    stopping = use_validation and hp.get("early_stopping", True) and best is not None
+    return bool(stopping and best is not None and initial_epoch - best.epoch >= int(hp["patience"]))
+
+
+def best_in_history(
+    model: keras.Model, history: dict[str, list[float]], monitor: str, direction: str
+) -> BestSoFar | None:
+    """Early stopping's state after ``history``: its best value and epoch (the model's
+    current weights stand in for the best ones, which a trial never keeps)."""
+    values = history.get(monitor) or []
+    if not values or all(math.isnan(v) for v in values):
+        return None
+    pick = np.nanargmin if direction == "minimize" else np.nanargmax
+    best = int(pick(values))
+    return BestSoFar(float(values[best]), best + 1, model.get_weights())
 
 
 def build_and_fit(

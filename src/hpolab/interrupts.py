@@ -1,0 +1,87 @@
+"""Ctrl-C and service stops land between storage writes, never inside one.
+
+Python raises ``KeyboardInterrupt`` wherever the main thread happens to be. Inside a
+storage call (an Optuna trial update, a SQLite transaction of the study or of MLflow's
+store) that can leave a transaction open, holding SQLite's write lock: the clean-up that
+follows (failing and re-queueing the trial) then waits out the busy timeout and fails.
+
+Within :func:`stops_as_interrupts`, SIGINT and SIGTERM raise ``KeyboardInterrupt`` as
+before, except while the main thread is inside a call wrapped by :func:`shield`: there
+the stop is held, and raised as soon as that call returns. Other threads (heartbeats)
+never receive signals and are not affected.
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_STOPS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _State:
+    depth = 0  # shielded calls the main thread is inside
+    pending = False  # a stop arrived during one
+
+
+def _on_stop(signum: int, frame: object) -> None:
+    if _State.depth and not _State.pending:
+        _State.pending = True  # a second Ctrl-C while waiting does not wait
+        return
+    _State.pending = False
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def stops_as_interrupts() -> Iterator[None]:
+    """Ctrl-C and SIGTERM (a service stop, ``timeout``, Kubernetes) raise
+    ``KeyboardInterrupt`` in the main thread, outside shielded calls."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in _STOPS}
+    for sig in _STOPS:
+        signal.signal(sig, _on_stop)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _State.pending = False
+
+
+def shield(function: F) -> F:
+    """``function``, during which a stop of the main thread waits for it to return."""
+
+    @functools.wraps(function)
+    def shielded(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return function(*args, **kwargs)
+        _State.depth += 1
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _State.depth -= 1
+            if not _State.depth and _State.pending:
+                _State.pending = False
+                raise KeyboardInterrupt  # the held stop, now that the call is complete
+
+    return shielded  # type: ignore[return-value]
+
+
+def shield_methods(obj: Any, base: type) -> Any:
+    """Shield every public method of ``base`` on the instance ``obj`` (a storage or a
+    tracking client); isinstance checks and the class itself are untouched."""
+    for name in dir(base):
+        if name.startswith("_") or not callable(getattr(base, name, None)):
+            continue
+        method = getattr(obj, name, None)
+        if callable(method) and not isinstance(method, type):
+            setattr(obj, name, shield(method))
+    return obj

@@ -1,0 +1,93 @@
+"""A stop (Ctrl-C, SIGTERM) never lands inside a storage write: it waits for it to end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from hpolab.interrupts import shield, stops_as_interrupts
+from hpolab.search.storage import open_storage
+
+
+def _signal_self(sig: int) -> None:
+    os.kill(os.getpid(), sig)
+    time.sleep(0.05)  # the handler runs at the next bytecode of the main thread
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_during_a_shielded_call_is_raised_once_it_returns(sig: int) -> None:
+    done: list[str] = []
+
+    @shield
+    def write() -> str:
+        _signal_self(sig)
+        done.append("committed")
+        return "ok"
+
+    with stops_as_interrupts(), pytest.raises(KeyboardInterrupt):
+        write()
+    assert done == ["committed"]  # the write finished before the stop was raised
+
+
+def test_a_stop_outside_shielded_calls_is_raised_at_once() -> None:
+    done: list[str] = []
+    with stops_as_interrupts(), pytest.raises(KeyboardInterrupt):
+        _signal_self(signal.SIGTERM)
+        done.append("went on")
+    assert done == []
+
+
+def test_a_second_ctrl_c_does_not_wait() -> None:
+    done: list[str] = []
+
+    @shield
+    def slow_write() -> None:
+        _signal_self(signal.SIGINT)
+        _signal_self(signal.SIGINT)  # the user insists
+        done.append("committed")
+
+    with stops_as_interrupts(), pytest.raises(KeyboardInterrupt):
+        slow_write()
+    assert done == []
+
+
+def test_handlers_are_restored_afterwards() -> None:
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with stops_as_interrupts():
+        pass
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+def test_storage_and_tracking_calls_are_shielded(tmp_path: Path) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", 1, None, 0)
+    assert hasattr(storage.set_trial_state_values, "__wrapped__")
+    assert hasattr(storage.set_trial_user_attr, "__wrapped__")
+    from hpolab.tracking import StudyTracker
+
+    tracker = StudyTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "art", "s")
+    assert hasattr(tracker.client.log_batch, "__wrapped__")
+
+
+def test_a_stop_during_a_real_storage_write_leaves_the_database_usable(tmp_path: Path) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", 1, None, 0)
+    study = optuna.create_study(storage=storage, study_name="s")
+    trial = study.ask()
+    write = storage.set_trial_user_attr.__wrapped__
+
+    def interrupted_write(*args, **kwargs):
+        _signal_self(signal.SIGINT)  # arrives in the middle of the write
+        return write(*args, **kwargs)
+
+    with stops_as_interrupts(), pytest.raises(KeyboardInterrupt):
+        shield(interrupted_write)(trial._trial_id, "k", 1)
+    # The write happened, and the database is free for the clean-up: no lock is held.
+    assert storage.get_trial(trial._trial_id).user_attrs == {"k": 1}
+    start = time.monotonic()
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    assert time.monotonic() - start < 5
+    assert study.trials[0].state == optuna.trial.TrialState.FAIL
