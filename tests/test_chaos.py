@@ -106,6 +106,14 @@ def test_random_kills_lose_nothing_and_leave_nothing_behind(tmp_path: Path) -> N
 
     leftovers = [p for p in tmp_path.rglob("*") if is_temp_file(p)]
     assert not leftovers, leftovers
+    # Trials resumed from their checkpoints; none is left once the study is done.
+    assert not list((tmp_path / "hpo_results").rglob("resume")), "resume points left behind"
+    resumed = [
+        t.number
+        for t in optuna.load_study(study_name="chaos.mlp", storage=storage).trials
+        if "resumed_from_epoch" in t.user_attrs
+    ]
+    print(f"chaos: mlp trials resumed from a checkpoint: {resumed}")
     for mt in MODEL_TYPES:
         model = hpolab.load_final_model("chaos", mt, root=tmp_path)
         assert model.metadata["mlflow_run_id"] in {r.info.run_id for r in finals}

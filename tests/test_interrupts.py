@@ -56,6 +56,20 @@ def test_a_second_ctrl_c_does_not_wait() -> None:
     assert done == []
 
 
+def test_a_stop_swallowed_by_a_finalizer_is_raised_again() -> None:
+    class Finalized:
+        def __del__(self) -> None:
+            _signal_self(signal.SIGINT)  # the stop lands here, where Python ignores it
+
+    went_on = 0
+    with stops_as_interrupts(), pytest.raises(KeyboardInterrupt):
+        Finalized()  # collected at once
+        for _ in range(100):
+            time.sleep(0.01)
+            went_on += 1
+    assert went_on < 5
+
+
 def test_handlers_are_restored_afterwards() -> None:
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     with stops_as_interrupts():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import signal
@@ -101,8 +102,12 @@ def test_a_stopped_trial_continues_from_its_checkpoint(tmp_path: Path, sig: int)
     code = _stop_after_checkpoint(config, root, "same", sig, epoch=8)
     assert code == (-signal.SIGKILL if sig == signal.SIGKILL else 130)
     saved = _state(root, "same")["epoch"]
+    restarted = datetime.datetime.now()
     resumed = run_cli("--config", str(config), root=root, check=True)
     assert "left running by a stopped process" in resumed.stdout or sig == signal.SIGINT
+    assert f"continues trial 0 from its checkpoint after epoch {saved} of {EPOCHS}" in (
+        resumed.stdout
+    )
 
     trials = _trials(root, "same")
     first, retry = trials[0], trials[-1]
@@ -110,6 +115,10 @@ def test_a_stopped_trial_continues_from_its_checkpoint(tmp_path: Path, sig: int)
     assert retry.state == optuna.trial.TrialState.COMPLETE
     assert retry.system_attrs["failed_trial"] == 0
     assert retry.user_attrs["resumed_from_epoch"] == saved >= 8
+    # Its process is known gone: the retry starts at once, not after the 60 s grace.
+    wait = (retry.datetime_start - restarted).total_seconds()
+    print(f"resume wait after {signal.Signals(sig).name}: {wait:.1f}s")
+    assert wait < 15
     # The whole run, across the stop: as many epochs as without it, and the same result
     # within noise (the random generators restart at the resume).
     assert abs(retry.user_attrs["epochs_run"] - plain.user_attrs["epochs_run"]) <= 1
@@ -174,6 +183,16 @@ def test_auto_checkpoints_cost_little(tiny_data, tmp_path):
     _train_two_epochs(tiny_data, tmp_path / "r", "k", every=None)
     # The first save measures the cost; with two short epochs no second one is due.
     assert read_resume_point(tmp_path / "r", "k").epoch == 1
+
+
+def test_a_damaged_checkpoint_starts_the_trial_afresh(tiny_data, tmp_path):
+    from hpolab.search.objective import _resumable_model
+
+    _train_two_epochs(tiny_data, tmp_path / "r", "k")
+    point = read_resume_point(tmp_path / "r", "k")
+    assert _resumable_model(point) is not None
+    point.model_path.write_bytes(b"PK\x03\x04 not a model")
+    assert _resumable_model(point) is None
 
 
 @pytest.mark.parametrize(("patience", "epochs_run"), [(3, 4), (1, 2)])

@@ -13,8 +13,10 @@ never receive signals and are not affected.
 
 from __future__ import annotations
 
+import _thread
 import functools
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -46,14 +48,39 @@ def stops_as_interrupts() -> Iterator[None]:
         yield
         return
     previous = {sig: signal.getsignal(sig) for sig in _STOPS}
+    previous_hook = sys.unraisablehook
     for sig in _STOPS:
         signal.signal(sig, _on_stop)
+    sys.unraisablehook = _redeliver_swallowed(previous_hook)
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        sys.unraisablehook = previous_hook
         _State.pending = False
+
+
+def _redeliver_swallowed(previous: Callable[[Any], Any]) -> Callable[[Any], None]:
+    """An unraisable-exception hook that raises a swallowed stop again.
+
+    A stop that arrives while a finalizer or weak-reference callback runs (garbage
+    collection, any time) is raised there, and Python ignores exceptions raised there:
+    the study would go on as if nothing had been pressed. The stop is delivered again, so
+    it lands at the main thread's next step instead.
+    """
+
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            # Later, from another thread: delivered within this hook (or while the timer
+            # thread starts) it would be swallowed again.
+            timer = threading.Timer(0.05, _thread.interrupt_main, args=(signal.SIGINT,))
+            timer.daemon = True
+            timer.start()
+            return
+        previous(unraisable)
+
+    return hook
 
 
 def shield(function: F) -> F:

@@ -15,7 +15,9 @@ Launch or resume a hyperparameter study.
 With no arguments, runs the built-in default study (synthetic leak / no-leak sensor
 windows, mlp and cnn1d, a few minutes on 2 CPU cores). Running the same command again
 resumes the study up to --n-trials per model type; trials left running by a killed
-process are marked failed and their parameters re-queued.
+process are marked failed and their parameters re-queued, and a re-queued Keras trial
+continues from its last checkpoint (study.trial_checkpoints: auto, every N epochs, off).
+Ctrl-C or SIGTERM stop a study the same way (exit 130).
 """
 
 EPILOG = """\

@@ -102,6 +102,8 @@ class Objective:
     current_run_id: str | None = None
     # Who runs the trials (host, pid, pool index): recorded on each trial and its run.
     worker: dict[str, Any] | None = None
+    # Where to say that a trial resumes from a checkpoint.
+    notify: Callable[[str], None] | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.current_trial = trial.number
@@ -224,9 +226,17 @@ class Objective:
         if resume is None:
             return self._fit(number, params, hp, data, hooks, run_dir)
         point = resume.point
-        if point is not None:
+        model = _resumable_model(point) if point is not None else None
+        if point is not None and model is not None:
             trial.set_user_attr("resumed_from_epoch", point.epoch)
             pruning.replay(point.history)
+            if self.notify is not None:
+                self.notify(
+                    f"{self.model_type}: trial {trial.number} continues trial {number} "
+                    f"from its checkpoint after epoch {point.epoch} of {hp['epochs']}"
+                )
+        else:
+            point = None
         saver = ResumeCheckpoint(
             resume.folder, resume.key, resume.every, point, run.run_id if run else None
         )
@@ -234,7 +244,7 @@ class Objective:
             if point is None:
                 result = self._fit(number, params, hp, data, hooks, run_dir, extra=[saver])
             else:
-                result = self._continue(number, point, hp, data, hooks, run_dir, saver)
+                result = self._continue(number, point, model, hp, data, hooks, run_dir, saver)
         finally:
             self.hook_seconds += saver.save_seconds
         return result
@@ -243,17 +253,17 @@ class Objective:
         self,
         number: int,
         point: ResumePoint,
+        model: Any,
         hp: dict[str, Any],
         data: Dataset,
         hooks: list[Any],
         run_dir: Path | None,
         saver: ResumeCheckpoint,
     ) -> TrainResult:
-        """Train a stopped attempt's model on from its resume point."""
+        """Train a stopped attempt's model (loaded from its resume point) on."""
         seed = self._trial_seed(number)
         # The generators' state died with the stopped process: reseed per epoch reached.
         seed_everything(None if seed is None else seed + 1_000_003 * point.epoch)
-        model = load_model(point.model_path)  # optimizer state and schedule step included
         result = fit_model(
             model,
             data,
@@ -393,6 +403,15 @@ class Objective:
                     if name in other.user_attrs:
                         trial.set_user_attr(name, other.user_attrs[name])
                 return float(other.value)
+        return None
+
+
+def _resumable_model(point: ResumePoint) -> Any:
+    """The model of a resume point, with its optimizer state; None if it cannot be read
+    (the trial then starts afresh rather than failing its configuration)."""
+    try:
+        return load_model(point.model_path)
+    except Exception:  # a damaged file: Keras and h5py raise many types
         return None
 
 

@@ -344,6 +344,7 @@ class _StudyContext:
         objective = Objective(cfg, mt, space, self.data, self.tracker, self.parent_id)
         objective.trial_dir = partial(layout.trial_dir, name, mt)
         objective.worker = self.elections.worker.as_dict()
+        objective.notify = self.reporter.message
         search_trials(cfg, study, self.storage, objective, space, self.tracker, self.reporter)
         training = sum(objective.fit_seconds) - objective.hook_seconds
         seconds = time.perf_counter() - t0
