@@ -105,3 +105,44 @@ def test_a_stop_during_a_real_storage_write_leaves_the_database_usable(tmp_path:
     study.tell(trial, state=optuna.trial.TrialState.FAIL)
     assert time.monotonic() - start < 5
     assert study.trials[0].state == optuna.trial.TrialState.FAIL
+
+
+class _StopWhileAsking(optuna.samplers.RandomSampler):
+    """Ctrl-C arrives after Optuna created the trial, before the objective runs."""
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        super().before_trial(study, trial)
+        _signal_self(signal.SIGINT)
+
+
+def test_a_stop_before_the_objective_starts_still_requeues_the_trial(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from hpolab.search.loop import _note_asked, requeue_interrupted
+
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", 1, None, 0)
+    study = optuna.create_study(storage=storage, study_name="s", sampler=_StopWhileAsking())
+    objective = SimpleNamespace(current_trial=None, current_run_id=None)
+    _note_asked(study, objective)
+    ran: list[int] = []
+    with stops_as_interrupts(), pytest.raises(KeyboardInterrupt):
+        study.optimize(lambda trial: ran.append(trial.number) or 0.0, n_trials=1)
+    assert ran == []  # stopped before the objective
+    requeue_interrupted(study, storage, objective, None)
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
+    assert study.trials[1].system_attrs["failed_trial"] == 0
+
+
+def test_a_configuration_that_failed_on_its_own_is_not_requeued_by_a_stop(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from hpolab.search.loop import requeue_interrupted
+
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", 1, None, 0)
+    study = optuna.create_study(storage=storage, study_name="s")
+    trial = study.ask()
+    trial.set_user_attr("error", "loss became NaN")
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    requeue_interrupted(study, storage, SimpleNamespace(current_trial=0), None)
+    assert len(study.trials) == 1

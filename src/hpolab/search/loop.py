@@ -5,6 +5,7 @@ Speaks Optuna only: the objective is a callable, tracking and progress are passe
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import socket
@@ -26,6 +27,7 @@ from optuna.trial import TrialState
 
 from hpolab.config import StudyConfig
 from hpolab.errors import TrialFailed
+from hpolab.interrupts import shield
 from hpolab.layout import process_alive
 from hpolab.progress import Reporter
 from hpolab.search.space import SearchSpace
@@ -145,6 +147,7 @@ def search_trials(
     lease = None if _has_heartbeats(storage) else Lease.of(cfg)
     settle_running(study, storage, tracker, reporter, lease)
     _remove_finished_checkpoints(study, objective)
+    _note_asked(study, objective)
     reporter.start(mt, target, min(counted_trials(study), target))
     deadline = time.monotonic() + cfg.study.timeout if cfg.study.timeout else None
 
@@ -188,7 +191,7 @@ def search_trials(
                     gc_after_trial=False,
                 )
         except KeyboardInterrupt:
-            requeue_interrupted(study, objective, tracker)
+            requeue_interrupted(study, storage, objective, tracker)
             raise
         if len(study.trials) == before:
             break
@@ -407,14 +410,38 @@ def settle_running(
         pending = {n for n in pending if beats.get(n) == first.get(n)}
 
 
+def _note_asked(study: optuna.Study, objective: Objective) -> None:
+    """Record each trial this process creates the moment Optuna creates it, so a stop
+    before its objective starts still finds (and re-queues) it."""
+    ask = study.ask
+
+    def asking(*args: Any, **kwargs: Any) -> optuna.Trial:
+        trial = ask(*args, **kwargs)
+        objective.current_trial = trial.number
+        return trial
+
+    study.ask = shield(asking)  # type: ignore[method-assign]
+
+
 def requeue_interrupted(
-    study: optuna.Study, objective: Objective, tracker: StudyTracker | None
+    study: optuna.Study,
+    storage: BaseStorage,
+    objective: Objective,
+    tracker: StudyTracker | None,
 ) -> None:
-    """After Ctrl-C, queue the interrupted configuration again so it is not lost."""
+    """After Ctrl-C, queue the interrupted configuration again so it is not lost.
+
+    The stop may have come after Optuna created the trial but before it ran the objective
+    (which fails it): such a trial, still running, is failed here first.
+    """
     if objective.current_trial is None:
         return
     trial = study.trials[objective.current_trial]
-    if trial.state == TrialState.FAIL:
+    if trial.state == TrialState.RUNNING:
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        trial = study.trials[objective.current_trial]
+    if trial.state == TrialState.FAIL and "error" not in trial.user_attrs:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             RetryHeartbeatStaleTrialCallback()(study, trial)
