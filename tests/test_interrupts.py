@@ -146,3 +146,61 @@ def test_a_configuration_that_failed_on_its_own_is_not_requeued_by_a_stop(tmp_pa
     study.tell(trial, state=optuna.trial.TrialState.FAIL)
     requeue_interrupted(study, storage, SimpleNamespace(current_trial=0), None)
     assert len(study.trials) == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_at_random_moments_always_stops_cleanly(tmp_path: Path) -> None:
+    """Ctrl-C at seeded random moments of a study of short trials (sampling, training,
+    pruning reports, storage and MLflow writes): every time exit 130 within seconds, no
+    trial left running, the interrupted configuration queued again."""
+    import random
+    import sqlite3
+    import subprocess
+    import sys
+
+    from helpers import RUN_HPO, small_config, write_csv
+
+    tries = int(os.environ.get("HPOLAB_CTRL_C_TRIES", "4"))
+    rng = random.Random(int(os.environ.get("HPOLAB_CTRL_C_SEED", "3")))
+    config = small_config(
+        tmp_path / "c.yaml",
+        write_csv(tmp_path / "d.csv", n=160),
+        name="cc",
+        n_trials=500,
+        pruner="median",
+        heartbeat_interval=1,
+    )
+    db = tmp_path / "hpo_studies" / "cc.db"
+
+    def query(sql: str) -> int:
+        with sqlite3.connect(db, timeout=30) as connection:
+            return int(connection.execute(sql).fetchone()[0])
+
+    for attempt in range(tries):
+        before = query("SELECT coalesce(max(number), -1) FROM trials") if db.exists() else -1
+        proc = subprocess.Popen(
+            [sys.executable, str(RUN_HPO), "--config", str(config), "--root", str(tmp_path)],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 180
+        while not (
+            db.exists() and query(f"SELECT count(*) FROM trials WHERE number > {before}") > 0
+        ):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(rng.uniform(0.0, 4.0))
+        proc.send_signal(signal.SIGINT)
+        stopped = time.monotonic()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        seconds = time.monotonic() - stopped
+        error = proc.stderr.read().decode()[-2000:]
+        assert proc.returncode == 130, f"try {attempt}: exit {proc.returncode}\n{error}"
+        assert seconds < 15, f"try {attempt}: took {seconds:.1f}s to stop"
+        assert "Traceback" not in error, error
+        assert query("SELECT count(*) FROM trials WHERE state = 'RUNNING'") == 0, attempt
