@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -118,7 +119,7 @@ class Objective:
         _record_preprocessing(trial, data)
         hp = training_params(params, self.cfg.training)
         resume = self._resume(trial, params, hp)
-        run = self._start_run(trial, params, resume)
+        run = self._start_run(trial, params, hp, data, resume)
         pruning = PruningHook(trial, self.cfg.study.metric)
         start = time.perf_counter()
         interrupted = False
@@ -189,9 +190,15 @@ class Objective:
         return _Resume(folder, key, None if every == "auto" else int(every), point)
 
     def _start_run(
-        self, trial: optuna.Trial, params: dict[str, Any], resume: _Resume | None
+        self,
+        trial: optuna.Trial,
+        params: dict[str, Any],
+        hp: dict[str, Any],
+        data: Dataset,
+        resume: _Resume | None,
     ) -> Any:
-        """The trial's MLflow run: the stopped attempt's run when resuming, else a new one."""
+        """The trial's MLflow run: the stopped attempt's run when resuming, else a new one
+        with the whole effective configuration (training settings too) and the dataset."""
         if self.tracker is None or self.parent_run_id is None:
             return None
         point = resume.point if resume is not None else None
@@ -199,8 +206,14 @@ class Objective:
         if point is not None and point.run_id:
             run = self.tracker.resume_trial(point.run_id, trial.number, point.epoch, self.worker)
         if run is None:
+            settings = {k: v for k, v in hp.items() if v is not None}
             run = self.tracker.start_trial(
-                self.parent_run_id, self.model_type, trial.number, params, self.worker
+                self.parent_run_id,
+                self.model_type,
+                trial.number,
+                {**settings, **params},
+                self.worker,
+                dataset_record(data),
             )
         self.current_run_id = run.run_id
         trial.set_user_attr("mlflow_run_id", run.run_id)
@@ -404,6 +417,36 @@ class Objective:
                         trial.set_user_attr(name, other.user_attrs[name])
                 return float(other.value)
         return None
+
+
+def dataset_record(data: Dataset) -> dict[str, Any]:
+    """What MLflow shows of a run's data: source, fingerprint, columns or shape, rows."""
+    if len(data.input_shape) == 1 and len(data.feature_names) == data.input_shape[0]:
+        schema: dict[str, Any] = {
+            "mlflow_colspec": [{"type": "double", "name": n} for n in data.feature_names]
+        }
+    else:
+        spec = {"dtype": "float32", "shape": [-1, *data.input_shape]}
+        schema = {
+            "mlflow_tensorspec": {
+                "features": json.dumps([{"type": "tensor", "tensor-spec": spec}]),
+                "targets": None,
+            }
+        }
+    return {
+        "name": data.source,
+        "digest": data.fingerprint,
+        "source": data.source,
+        "schema": schema,
+        "profile": {
+            "task": data.task,
+            "target": data.target,
+            "classes": data.classes,
+            "train_rows": len(data.X_train),
+            "validation_rows": len(data.X_val),
+            "test_rows": len(data.X_test),
+        },
+    }
 
 
 def _resumable_model(point: ResumePoint) -> Any:

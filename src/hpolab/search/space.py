@@ -9,6 +9,7 @@ such as ``[128, 64]``) are stored in Optuna as their JSON text and decoded back.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,7 +54,7 @@ class SearchSpace:
         for name in self.order:
             if not self.is_active(name, values):
                 continue
-            values[name] = self._suggest_one(trial, name, self.params[name])
+            values[name] = tidy(self._suggest_one(trial, name, self.params[name]))
         return values
 
     def _suggest_one(self, trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
@@ -81,7 +82,7 @@ class SearchSpace:
             elif name in trial_params:
                 raw = trial_params[name]
                 decode = self._decode.get(name, {})
-                values[name] = decode.get(raw, raw) if isinstance(raw, str) else raw
+                values[name] = tidy(decode.get(raw, raw) if isinstance(raw, str) else raw)
         return values
 
     def grid(self) -> dict[str, list[Any]]:
@@ -137,6 +138,16 @@ def _topological_order(params: Mapping[str, ParamSpec]) -> list[str]:
     for name in params:
         visit(name)
     return order
+
+
+def tidy(value: Any) -> Any:
+    """``value`` without binary noise: a stepped float such as 0.30000000000000004
+    becomes 0.3 (12 significant digits), in lists too; anything else as it is."""
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.12g}")
+    if isinstance(value, list):
+        return [tidy(v) for v in value]
+    return value
 
 
 def params_key(params: Mapping[str, Any]) -> str:

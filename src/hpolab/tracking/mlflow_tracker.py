@@ -7,6 +7,7 @@ reconciled from the other when a study resumes.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -18,7 +19,16 @@ from typing import Any
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType  # noqa: E402
+from mlflow.entities import (  # noqa: E402
+    Dataset,
+    DatasetInput,
+    InputTag,
+    Metric,
+    Param,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
@@ -35,7 +45,8 @@ WORKER_TAG = "hpolab.worker"
 
 _STATUS = {
     "complete": RunStatus.to_string(RunStatus.FINISHED),
-    "pruned": RunStatus.to_string(RunStatus.KILLED),
+    # A pruned trial did its job (it ended early on purpose): not a red cross like a failure.
+    "pruned": RunStatus.to_string(RunStatus.FINISHED),
     "failed": RunStatus.to_string(RunStatus.FAILED),
 }
 # MLflow limits parameter values to 6000 characters.
@@ -171,11 +182,29 @@ class StudyTracker:
         return run.info.run_id, True
 
     def log_study_params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        """Log study settings on the parent run (existing keys with equal values are kept)."""
+        """Log study settings on the parent run (existing keys with equal values are kept)
+        and describe the experiment: what it optimizes, in which direction, on which data."""
         existing = self.client.get_run(run_id).data.params
         fresh = [Param(k, _param_text(v)) for k, v in params.items() if k not in existing]
         if fresh:
             self.client.log_batch(run_id, params=fresh)
+        if self.experiment_id is None:
+            return
+        tags = {
+            f"hpolab.{k}": str(params[k])
+            for k in ("metric", "direction", "data_source")
+            if k in params
+        }
+        tags["mlflow.note.content"] = (
+            f"hpolab study **{self.study}**: {params.get('direction', '')} "
+            f"`{params.get('metric', '')}` on `{params.get('data_source', '')}`; "
+            "the parent run holds the study, each trial is a child run, the final model "
+            "is registered."
+        )
+        current = self.client.get_experiment(self.experiment_id).tags
+        for key, value in tags.items():
+            if current.get(key) != value:
+                self.client.set_experiment_tag(self.experiment_id, key, value)
 
     def log_summary(self, run_id: str, metrics: Mapping[str, float]) -> None:
         now = int(time.time() * 1000)
@@ -210,8 +239,11 @@ class StudyTracker:
         trial_number: int,
         params: Mapping[str, Any],
         worker: Mapping[str, Any] | None = None,
+        dataset: Mapping[str, Any] | None = None,
     ) -> TrialRun:
-        """Create the child run of a trial, with its parameters and the worker running it."""
+        """Create the child run of a trial, with its parameters (the whole effective
+        configuration), the worker running it and its ``dataset`` (name, digest, source,
+        schema, profile: see :func:`_dataset_input`)."""
         tags = {
             PARENT_TAG: parent_id,
             ROLE_TAG: "trial",
@@ -228,6 +260,8 @@ class StudyTracker:
         params_batch = [Param(k, _param_text(v)) for k, v in params.items()]
         if params_batch:  # one write for every parameter
             self.client.log_batch(run.info.run_id, params=params_batch)
+        if dataset is not None:
+            self.client.log_inputs(run.info.run_id, datasets=[_dataset_input(dataset)])
         return TrialRun(self.client, run.info.run_id)
 
     def start_run(self, run_name: str, params: Mapping[str, Any], role: str) -> TrialRun:
@@ -468,6 +502,20 @@ def _finite(value: Any) -> bool:
         )
     except (TypeError, ValueError):
         return False
+
+
+def _dataset_input(dataset: Mapping[str, Any]) -> DatasetInput:
+    """MLflow's record of the data a run trained on; its digest is hpolab's fingerprint
+    (the data and its split), so runs on the same data show the same dataset."""
+    entity = Dataset(
+        name=str(dataset["name"]),
+        digest=str(dataset["digest"])[:36],
+        source_type="hpolab",
+        source=json.dumps({"uri": str(dataset["source"])}),
+        schema=json.dumps(dataset.get("schema") or {}, default=str),
+        profile=json.dumps(dataset.get("profile") or {}, default=str),
+    )
+    return DatasetInput(entity, tags=[InputTag("mlflow.data.context", "training")])
 
 
 def _param_text(value: Any) -> str:
