@@ -160,7 +160,7 @@ def test_ctrl_c_at_random_moments_always_stops_cleanly(tmp_path: Path) -> None:
 
     from helpers import RUN_HPO, small_config, write_csv
 
-    tries = int(os.environ.get("HPOLAB_CTRL_C_TRIES", "4"))
+    tries = int(os.environ.get("HPOLAB_CTRL_C_TRIES", "3"))
     rng = random.Random(int(os.environ.get("HPOLAB_CTRL_C_SEED", "3")))
     config = small_config(
         tmp_path / "c.yaml",

@@ -85,16 +85,24 @@ def _trials(root: Path, name: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=f"{name}.mlp", storage=storage).trials
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill", "ctrl-c"])
-def test_a_stopped_trial_continues_from_its_checkpoint(tmp_path: Path, sig: int) -> None:
-    data = write_csv(tmp_path / "d.csv", n=240)
-    # The same study, uninterrupted, in its own root.
-    plain_root = tmp_path / "plain"
-    plain_root.mkdir()
-    run_cli("--config", str(_config(tmp_path / "p.yaml", data, "same")), root=plain_root)
-    plain = _trials(plain_root, "same")[0]
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory):
+    """The data and the study's one trial, run without interruption in its own root."""
+    folder = tmp_path_factory.mktemp("plain")
+    data = write_csv(folder / "d.csv", n=240)
+    run_cli("--config", str(_config(folder / "p.yaml", data, "same")), root=folder)
+    plain = _trials(folder, "same")[0]
     assert plain.state == optuna.trial.TrialState.COMPLETE
+    return data, plain
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group(name="trial_resume")  # one worker: the uninterrupted run once
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill", "ctrl-c"])
+def test_a_stopped_trial_continues_from_its_checkpoint(
+    tmp_path: Path, sig: int, uninterrupted
+) -> None:
+    data, plain = uninterrupted
 
     root = tmp_path / "stopped"
     root.mkdir()

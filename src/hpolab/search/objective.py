@@ -17,7 +17,7 @@ from hpolab.data.dataset import Dataset
 from hpolab.errors import TrialFailed
 from hpolab.models import is_keras
 from hpolab.search.space import SearchSpace, params_key
-from hpolab.search.trial_resume import first_attempt, resume_folder
+from hpolab.search.trial_resume import first_attempt, remove_resume_point, resume_folder
 from hpolab.search.workers import WORKER
 from hpolab.tracking import StudyTracker
 from hpolab.training.cross_validation import fold_datasets
@@ -34,7 +34,6 @@ from hpolab.training.resume import (
     ResumeCheckpoint,
     ResumePoint,
     read_resume_point,
-    remove_resume_point,
     settings_key,
 )
 from hpolab.training.saving import load_model

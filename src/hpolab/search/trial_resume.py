@@ -8,15 +8,24 @@ retry continues from the last saved epoch (see :mod:`hpolab.training.resume`).
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
 
-from hpolab.training.resume import remove_resume_point
-
 RESUME_FOLDER = "resume"
+
+
+def remove_resume_point(folder: Path | None) -> None:
+    """Delete ``folder`` (a finished training's resume point) and its parent if now empty."""
+    if folder is None or not folder.exists():
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):  # other files of the trial (callbacks' logs) stay
+        folder.parent.rmdir()
 
 
 def first_attempt(trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:

@@ -20,11 +20,9 @@ and at most that much work is lost to a crash.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
-import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,15 +73,6 @@ def read_resume_point(folder: Path, key: str) -> ResumePoint | None:
     if state.get("key") != key or not model_path.is_file() or point.epoch < 1:
         return None
     return point
-
-
-def remove_resume_point(folder: Path | None) -> None:
-    """Delete ``folder`` (a finished training's resume point) and its parent if now empty."""
-    if folder is None or not folder.exists():
-        return
-    shutil.rmtree(folder, ignore_errors=True)
-    with contextlib.suppress(OSError):  # other files of the trial (callbacks' logs) stay
-        folder.parent.rmdir()
 
 
 class ResumeCheckpoint(keras.callbacks.Callback):
