@@ -101,8 +101,9 @@ def test_random_kills_lose_nothing_and_leave_nothing_behind(tmp_path: Path) -> N
     assert not [r.info.run_name for r in runs if r.info.status == "RUNNING"]
     finals = [r for r in runs if r.data.tags.get("hpolab.role") == "final_model"]
     assert sorted(r.data.tags["hpolab.model_type"] for r in finals) == sorted(MODEL_TYPES)
-    versions = client.search_model_versions("name = 'chaos'")
-    assert sorted(v.tags["hpolab.model_type"] for v in versions) == sorted(MODEL_TYPES)
+    for mt in MODEL_TYPES:
+        versions = client.search_model_versions(f"name = 'chaos-{mt}'")
+        assert [v.tags["hpolab.model_type"] for v in versions] == [mt]
 
     leftovers = [p for p in tmp_path.rglob("*") if is_temp_file(p)]
     assert not leftovers, leftovers

@@ -36,7 +36,7 @@ def test_reset_starts_over_and_says_what_it_removes(tmp_path: Path, csv_file: Pa
 
     out = run_cli("--config", str(cfg), "--reset", root=tmp_path, check=True).stdout
     assert "--reset removed" in out and "Optuna study resetme.mlp" in out
-    assert "MLflow runs of experiment resetme" in out and "registered model resetme" in out
+    assert "MLflow runs of experiment resetme" in out and "registered models of resetme" in out
     trials = _study(tmp_path, "resetme").trials
     assert [t.number for t in trials] == [0, 1]
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")

@@ -113,12 +113,18 @@ def test_tpe_study_on_csv_resumes_and_ships_a_model(tmp_path: Path, csv_file: Pa
     raw_rows = np.loadtxt(csv_file, delimiter=",", skiprows=1, usecols=range(4), dtype=np.float32)
     labels = final.predict(raw_rows[:5])
     assert set(labels) <= {"no", "yes"}
-    # Registered in the MLflow model registry under the study name.
+    # Registered in the MLflow model registry as <study>-<model type>, alias champion.
     # (a resume that finds a better trial adds a new version; the latest is the shipped one)
-    versions = client.search_model_versions("name = 'csvstudy'")
+    versions = client.search_model_versions("name = 'csvstudy-mlp'")
     latest = max(versions, key=lambda v: int(v.version))
     assert latest.run_id == meta["mlflow_run_id"]
-    assert meta["registered_model"] == {"name": "csvstudy", "version": str(latest.version)}
+    assert meta["registered_model"] == {
+        "name": "csvstudy-mlp",
+        "version": str(latest.version),
+        "alias": "champion",
+    }
+    champion = client.get_model_version_by_alias("csvstudy-mlp", "champion")
+    assert champion.version == latest.version
 
 
 def test_rerun_of_a_finished_study_adds_nothing_and_keeps_the_final_model(

@@ -19,6 +19,7 @@ from helpers import REPO, run_in_process
 from hpolab.cli.main import main as hpolab_main
 from hpolab.cli.run import main as run_main
 from hpolab.cli.train import main as train_main
+from hpolab.search.space import tidy
 
 pytestmark = pytest.mark.slow
 
@@ -132,6 +133,9 @@ def test_run_folder_report_mlflow_and_export(tmp_path: Path, csv_file: Path):
     assert out.count("ok ") == 2
     assert (tmp_path / "deploy" / "final_model_mlp.h5").is_file()
     assert (tmp_path / "deploy" / "final_model_mlp_savedmodel" / "saved_model.pb").is_file()
+    # The run's metadata (scaling, labels) goes with the exports: they take scaled inputs.
+    info = json.loads((tmp_path / "deploy" / "final_model_mlp.json").read_text())
+    assert info["preprocessing"]["feature_scaler"]["mean"]
 
 
 def test_resume_after_kill_continues_from_the_last_checkpoint(tmp_path: Path):
@@ -251,7 +255,7 @@ def test_from_study_and_bad_input(tmp_path: Path, csv_file: Path):
     for name, value in study.best_trial.params.items():
         # Optuna keeps list choices as JSON text; the run gets the list back.
         expected = json.loads(value) if isinstance(value, str) and value[:1] == "[" else value
-        assert info["params"][name] == expected, name
+        assert info["params"][name] == tidy(expected), name  # 12 significant digits
     cases = {
         "did you mean 'hidden_layers'": (
             "--data",

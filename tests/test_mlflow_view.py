@@ -12,6 +12,9 @@ from mlflow.tracking import MlflowClient
 import hpolab
 from hpolab.search.space import tidy
 
+# One worker runs the module: its studies are made once and shared.
+pytestmark = pytest.mark.xdist_group(name="mlflow_view")
+
 
 def test_tidy_drops_binary_noise_only() -> None:
     assert tidy(0.1 * 3) == 0.3 and repr(tidy(0.1 * 3)) == "0.3"
@@ -80,3 +83,85 @@ def test_trial_runs_record_their_dataset_and_the_experiment_says_what_it_is(
     assert experiment.tags["hpolab.metric"] == "val_loss"
     assert experiment.tags["hpolab.direction"] == "minimize"
     assert "val_loss" in experiment.tags["mlflow.note.content"]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A finished one-trial study "serve" (its root and data)."""
+    root = tmp_path_factory.mktemp("serve")
+    data = write_csv(root / "d.csv", n=120)
+    config = small_config(root / "c.yaml", data, name="serve", n_trials=1)
+    hpolab.run_study(config, root=root, quiet=True)
+    return root, data
+
+
+def test_the_champion_serves_raw_rows_with_mlflow_pyfunc(served) -> None:
+    import mlflow
+    import numpy as np
+    import pandas as pd
+
+    tmp_path, data = served
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        served = mlflow.pyfunc.load_model("models:/serve-mlp@champion")
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+    frame = pd.read_csv(data)
+    rows = frame.drop(columns=["label"]).head(8)
+    labels = served.predict(rows)
+    assert set(np.asarray(labels)) <= {"no", "yes"}  # the original labels
+    # The same predictions as the final model the study shipped, from raw rows.
+    final = hpolab.load_final_model("serve", "mlp", root=tmp_path)
+    assert list(labels) == list(final.predict(rows.to_numpy(dtype=np.float32)))
+    proba = served.predict(rows, params={"output": "proba"})
+    assert np.asarray(proba).shape == (8, 2)
+    assert np.allclose(np.asarray(proba).sum(axis=1), 1.0, atol=1e-4)
+    # Signature and input example: raw feature columns in, labels out.
+    info = served.metadata
+    assert [c.name for c in info.get_input_schema().inputs] == ["f1", "f2", "f3", "f4"]
+    assert info.get_params_schema() is not None
+    assert info.saved_input_example_info is not None
+    with pytest.raises(Exception, match="output"):
+        served.predict(rows, params={"output": "logits"})
+
+
+def test_a_retrain_of_the_same_model_adds_no_version(served) -> None:
+    from mlflow.tracking import MlflowClient
+
+    tmp_path, _ = served
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    client = MlflowClient(uri, registry_uri=uri)
+    (first,) = client.search_model_versions("name = 'serve-mlp'")
+    from helpers import completed_in_process
+
+    from hpolab.cli.main import main
+
+    done = completed_in_process(main, "retrain", "serve", "--root", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    versions = client.search_model_versions("name = 'serve-mlp'")
+    assert [v.version for v in versions] == [first.version]
+    assert client.get_model_version_by_alias("serve-mlp", "champion").version == first.version
+
+    # A model copied out with `hpolab fetch` loads from its folder or its file.
+    out = tmp_path / "shipped"
+    fetched = completed_in_process(
+        main, "fetch", "serve", "--dest", str(out), "--root", str(tmp_path), cwd=tmp_path
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    import numpy as np
+
+    from hpolab.final_models import FinalModelError
+
+    rows = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    expected = list(hpolab.load_final_model("serve", root=tmp_path).predict(rows))
+    assert list(hpolab.load_final_model(out).predict(rows)) == expected
+    assert list(hpolab.load_final_model(out / "final_model_mlp.keras").predict(rows)) == expected
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FinalModelError, match="no final model"):
+        hpolab.load_final_model(tmp_path / "empty")
+    (out / "final_model_mlp.keras").write_bytes(b"changed")
+    with pytest.raises(FinalModelError, match="checksum"):
+        hpolab.load_final_model(out)

@@ -220,7 +220,7 @@ def _check_study(
     (parent,) = [r for r in runs if r.data.tags.get("hpolab.role") == "study"]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(children) == trial_runs + 1
-    versions = client.search_model_versions(f"name='{name}'")
+    versions = client.search_model_versions(f"name='{name}-mlp'")
     assert len(versions) == 1
     return trials
 

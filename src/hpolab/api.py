@@ -58,9 +58,12 @@ def run_study(
     """
     from hpolab.interrupts import stops_as_interrupts
     from hpolab.progress import QuietReporter, RichReporter
-    from hpolab.search.run import run_study as _run
 
     cfg = load_config(config, **overrides)
+    # The search imports TensorFlow: only once the config is known to be valid, so a
+    # config error is reported at once.
+    from hpolab.search.run import run_study as _run
+
     if reporter is None:
         reporter = QuietReporter() if quiet else RichReporter()
     # Ctrl-C (a notebook's interrupt too) and SIGTERM stop the study between storage
@@ -133,12 +136,14 @@ class FinalModel:
 
 
 def load_final_model(
-    study: str,
+    study: str | os.PathLike[str],
     model_type: str | None = None,
     root: str | os.PathLike[str] | None = None,
     trust: bool = False,
 ) -> FinalModel:
-    """Load the final model of ``study`` (and ``model_type``) saved under ``root``.
+    """Load the final model of ``study`` (and ``model_type``) saved under ``root``, or
+    one copied out with ``hpolab fetch``: ``study`` is then its folder, model file or
+    sidecar (a path with a ``/``, or an existing folder or file).
 
     The model is checked against the checksum in its sidecar JSON, so a model and
     metadata from different runs are never paired, and loaded without running code from
@@ -149,9 +154,16 @@ def load_final_model(
     Raises:
         FinalModelError: no such final model, or its files do not match.
     """
-    from hpolab.final_models import FinalModelError, FinalModelStore
+    from hpolab.final_models import FinalModelError, FinalModelStore, read_fetched
     from hpolab.training.saving import load_model
 
+    given = Path(os.fspath(study)).expanduser()
+    fetched = given.is_dir() and any(given.glob("final_model_*.json"))
+    if fetched or os.sep in os.fspath(study) or given.suffix in (".keras", ".json", ".skops"):
+        record = read_fetched(given, model_type)
+        model = load_model(record.model_path, trust=trust)
+        return FinalModel(model=model, metadata=record.sidecar.to_dict(), path=record.model_path)
+    study = os.fspath(study)
     store = FinalModelStore(Layout.from_root(root))
     available = store.model_types(study)
     folder = store.layout.final_model_dir(study)

@@ -22,7 +22,14 @@ from typing import Any
 from hpolab.errors import FinalModelError
 from hpolab.layout import Layout, atomic_save, atomic_write_json, check_name, file_sha256
 
-__all__ = ["FinalModelError", "FinalModelRecord", "FinalModelStore", "Sidecar"]
+__all__ = [
+    "FinalModelError",
+    "FinalModelRecord",
+    "FinalModelStore",
+    "Sidecar",
+    "read_fetched",
+    "read_record",
+]
 
 
 @dataclass
@@ -107,20 +114,7 @@ class FinalModelStore:
             raise FinalModelError(
                 f"study {study!r} has no final model for {model_type!r} under {sidecar_path.parent}"
             )
-        try:
-            sidecar = Sidecar.from_dict(json.loads(sidecar_path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError) as exc:
-            raise FinalModelError(
-                f"{sidecar_path} cannot be read ({exc}); retrain the study"
-            ) from None
-        # Only a file name: a hand-edited sidecar cannot point outside the study's folder.
-        model_path = sidecar_path.parent / Path(sidecar.model_file).name
-        if not model_path.is_file() or sidecar.model_sha256 != file_sha256(model_path):
-            raise FinalModelError(
-                f"{model_path} does not match its sidecar JSON (missing or checksum differs); "
-                "retrain the study"
-            )
-        return FinalModelRecord(model_path, sidecar_path, sidecar)
+        return read_record(sidecar_path)
 
     def find(self, study: str, model_type: str) -> FinalModelRecord | None:
         """:meth:`read`, or ``None`` where there is no intact final model."""
@@ -149,3 +143,52 @@ class FinalModelStore:
     def rewrite(self, record: FinalModelRecord) -> None:
         """Write ``record``'s sidecar again (after MLflow gave it a run id)."""
         atomic_write_json(record.sidecar_path, record.sidecar.to_dict())
+
+
+def read_record(sidecar_path: Path) -> FinalModelRecord:
+    """The final model described by ``sidecar_path``, checked against its checksum.
+
+    Raises:
+        FinalModelError: an unreadable sidecar, or a missing model or checksum mismatch.
+    """
+    try:
+        sidecar = Sidecar.from_dict(json.loads(sidecar_path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
+        raise FinalModelError(f"{sidecar_path} cannot be read ({exc}); retrain the study") from None
+    # Only a file name: a hand-edited sidecar cannot point outside its own folder.
+    model_path = sidecar_path.parent / Path(sidecar.model_file).name
+    if not model_path.is_file() or sidecar.model_sha256 != file_sha256(model_path):
+        raise FinalModelError(
+            f"{model_path} does not match its sidecar JSON (missing or checksum differs); "
+            "retrain the study"
+        )
+    return FinalModelRecord(model_path, sidecar_path, sidecar)
+
+
+def read_fetched(path: Path, model_type: str | None = None) -> FinalModelRecord:
+    """A final model copied out of a study (``hpolab fetch``): ``path`` is its folder, its
+    model file or its sidecar; ``model_type`` picks one where the folder holds several.
+
+    Raises:
+        FinalModelError: nothing to load there, several model types and none chosen, or the
+            files do not match.
+    """
+    if path.is_file():
+        sidecar = path if path.suffix == ".json" else path.with_suffix(".json")
+        if not sidecar.is_file():
+            raise FinalModelError(f"{path}: its sidecar {sidecar.name} is missing next to it")
+        record = read_record(sidecar)
+        if model_type is not None and record.sidecar.model_type != model_type:
+            raise FinalModelError(
+                f"{path} is the final model of {record.sidecar.model_type!r}, not {model_type!r}"
+            )
+        return record
+    found = {p.stem.removeprefix("final_model_"): p for p in path.glob("final_model_*.json")}
+    if not found:
+        raise FinalModelError(f"{path}: no final model (final_model_<type>.json) there")
+    if model_type is None and len(found) > 1:
+        raise FinalModelError(f"{path} holds {', '.join(sorted(found))}; pass model_type")
+    chosen = model_type or next(iter(found))
+    if chosen not in found:
+        raise FinalModelError(f"{path}: no final model for {chosen!r}; has {', '.join(found)}")
+    return read_record(found[chosen])

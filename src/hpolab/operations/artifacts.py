@@ -98,7 +98,9 @@ def export(
     """Export a model (a ``.keras`` file, a manual run's or a study's final model).
 
     Each export is reloaded and compared with the model on a batch of 8 random inputs of
-    the model's input shape (standardized inputs, as the model sees them).
+    the model's input shape (standardized inputs, as the model sees them). The model's
+    sidecar (or a manual run's ``model_info.json``) is copied next to the exports as
+    ``<model>.json``: exports take standardized inputs, the caller applies its scaling.
     Returns :class:`hpolab.training.export.ExportResult` per format.
     """
     from hpolab.training.export import export_model, parse_formats
@@ -116,7 +118,34 @@ def export(
         path = _keras_file(model_file)
         model = load_model(path)
     target = ensure_folder(Path(dest).expanduser().resolve(), "--dest")
-    return export_model(model, target, path.stem, wanted)
+    results = export_model(model, target, path.stem, wanted)
+    _copy_metadata(path, target)
+    return results
+
+
+def _copy_metadata(model_path: Path, target: Path) -> Path | None:
+    """Put the model's metadata next to its exports: a final model's sidecar (scaling,
+    labels), or a manual run's ``model_info.json``. Every export expects standardized
+    inputs: the caller applies the ``feature_scaler`` written there, and reads labels
+    from its ``classes``."""
+    candidates = [model_path.with_suffix(".json"), model_path.parent / "model_info.json"]
+    for source in candidates:
+        if source.is_file() and _is_metadata(source):
+            copied = target / f"{model_path.stem}.json"
+            if source.resolve() != copied.resolve():
+                shutil.copy2(source, copied)
+            return copied
+    return None
+
+
+def _is_metadata(path: Path) -> bool:
+    """Whether ``path`` is hpolab's metadata of a model (not, say, a Keras ``to_json``)."""
+    import json
+
+    try:
+        return "preprocessing" in json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def _manual_run_model(layout: Layout, run: str) -> Path:

@@ -133,12 +133,14 @@ def _log_final(
     sidecar.mlflow_run_id, version = log(
         parent_id,
         model_type,
-        [record.model_path, record.sidecar_path],
+        (record.model_path, record.sidecar_path),
         sidecar.params,
         sidecar.test_metrics,
         trial_number,
     )
-    sidecar.registered_model = {"name": name, "version": version}
+    sidecar.registered_model = {"name": tracker.registered_name(model_type), "version": version}
+    if version is not None:
+        sidecar.registered_model["alias"] = "champion"
     store.rewrite(record)
     return version
 

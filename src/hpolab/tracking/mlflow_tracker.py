@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import tempfile
 import time
+import warnings
 from collections.abc import Mapping
 from contextlib import nullcontext, suppress
 from pathlib import Path
@@ -42,6 +44,8 @@ TRIAL_TAG = "hpolab.trial_number"
 MODEL_TYPE_TAG = "hpolab.model_type"
 PARENT_TAG = "mlflow.parentRunId"
 WORKER_TAG = "hpolab.worker"
+WEIGHTS_TAG = "hpolab.weights_sha256"
+CHAMPION = "champion"  # alias of the newest final model of a study and model type
 
 _STATUS = {
     "complete": RunStatus.to_string(RunStatus.FINISHED),
@@ -321,16 +325,21 @@ class StudyTracker:
         return True
 
     # -- final model --------------------------------------------------------------------
+    def registered_name(self, model_type: str) -> str:
+        """Name of the registered model of ``model_type``'s final models."""
+        return f"{self.study}-{model_type}"
+
     def log_final_model(
         self,
         parent_id: str,
         model_type: str,
-        model_dir_files: list[Path],
+        files: tuple[Path, Path],
         params: Mapping[str, Any],
         metrics: Mapping[str, float],
         trial_number: int,
     ) -> tuple[str, str | None]:
-        """Log the retrained model as a child run and register it under the study name.
+        """Log the retrained model (``files``: model and sidecar) as an MLflow model in a
+        child run, and register it as ``<study>-<model_type>`` with the alias ``champion``.
 
         Returns the run id and the registered model version (``None`` if registering failed).
         """
@@ -346,9 +355,8 @@ class StudyTracker:
         )
         run_id = run.info.run_id
         self._log_final_batch(run_id, params, metrics)
-        for path in model_dir_files:
-            self.client.log_artifact(run_id, str(path), "model")
-        version = self._register(run_id, run.info.artifact_uri, model_type)
+        digest = self._log_mlflow_model(run_id, files)
+        version = self._register(run_id, run.info.artifact_uri, model_type, digest)
         self.client.set_terminated(run_id)
         return run_id, version
 
@@ -356,7 +364,7 @@ class StudyTracker:
         self,
         parent_id: str,
         model_type: str,
-        model_dir_files: list[Path],
+        files: tuple[Path, Path],
         params: Mapping[str, Any],
         metrics: Mapping[str, float],
         trial_number: int,
@@ -364,27 +372,46 @@ class StudyTracker:
         """Finish logging a final model that a killed process left half done.
 
         The final run of this model type and trial, if one was started, is completed:
-        its missing parameters and files logged, registered once, ended. Without one, the
+        its missing parameters and model logged, registered once, ended. Without one, the
         model is logged as by :meth:`log_final_model`. Returns the run id and the version.
         """
         run = self._final_run(model_type, trial_number)
         if run is None:
-            return self.log_final_model(
-                parent_id, model_type, model_dir_files, params, metrics, trial_number
-            )
+            return self.log_final_model(parent_id, model_type, files, params, metrics, trial_number)
         run_id = run.info.run_id
         if not run.data.params:  # killed before its first batch: log it now, once
             self._log_final_batch(run_id, params, metrics)
-        logged = {item.path for item in self.client.list_artifacts(run_id, "model")}
-        for path in model_dir_files:
-            if f"model/{path.name}" not in logged:
-                self.client.log_artifact(run_id, str(path), "model")
-        version = self._version_of(run_id) or self._register(
-            run_id, run.info.artifact_uri, model_type
-        )
+        version = self._version_of(run_id)
+        if version is None:
+            # The MLflow model folder is written whole again (a kill may have cut it).
+            digest = self._log_mlflow_model(run_id, files)
+            version = self._register(run_id, run.info.artifact_uri, model_type, digest)
+        else:
+            self.set_champion(model_type, version)  # a kill may have come before the alias
         if run.info.status == "RUNNING":
             self.client.set_terminated(run_id)
         return run_id, version
+
+    def _log_mlflow_model(self, run_id: str, files: tuple[Path, Path]) -> str:
+        """Write the MLflow model of ``files`` and log it as the run's ``model`` folder;
+        returns the digest of the model's weights."""
+        from hpolab.tracking.serving import save_pyfunc, weights_digest
+
+        with tempfile.TemporaryDirectory(prefix="hpolab-model-") as tmp:
+            folder = Path(tmp) / "model"
+            try:
+                digest = save_pyfunc(folder, *files)
+            except Exception as exc:  # the model is on disk either way: log its files
+                warnings.warn(
+                    f"{files[0].name}: not logged as an MLflow model ({type(exc).__name__}: "
+                    f"{exc}); its files are logged instead",
+                    stacklevel=2,
+                )
+                for path in files:
+                    self.client.log_artifact(run_id, str(path), "model")
+                return weights_digest(None, files[0])
+            self.client.log_artifacts(run_id, str(folder), "model")
+        return digest
 
     def _log_final_batch(
         self, run_id: str, params: Mapping[str, Any], metrics: Mapping[str, float]
@@ -422,24 +449,58 @@ class StudyTracker:
             return None
         return str(versions[0].version) if versions else None
 
-    def _register(self, run_id: str, artifact_uri: str, model_type: str) -> str | None:
+    def _register(self, run_id: str, artifact_uri: str, model_type: str, digest: str) -> str | None:
+        """Register the run's model as a version of ``<study>-<model_type>`` (none if the
+        newest version has the same weights) and point the alias ``champion`` at it."""
+        name = self.registered_name(model_type)
         try:
-            try:
-                self.client.get_registered_model(self.study)
-            except MlflowException:
+            existing = self._registered_model(name)
+            if existing is not None and existing.tags.get("hpolab.study", self.study) != self.study:
+                return None  # another study's model of the same name: never mixed
+            if existing is None:
                 self.client.create_registered_model(
-                    self.study, description=f"Final models of hpolab study {self.study}"
+                    name,
+                    tags={MODEL_TYPE_TAG: model_type, "hpolab.study": self.study},
+                    description=f"Final {model_type} models of hpolab study {self.study}",
                 )
-            version = self.client.create_model_version(
-                self.study,
-                source=f"{artifact_uri}/model",
-                run_id=run_id,
-                tags={MODEL_TYPE_TAG: model_type},
-                await_creation_for=0,
-            )
-            return str(version.version)
+            newest = self._newest_version(name)
+            if newest is not None and newest.tags.get(WEIGHTS_TAG) == digest:
+                version = str(newest.version)  # the same model again: no new version
+            else:
+                version = str(
+                    self.client.create_model_version(
+                        name,
+                        source=f"{artifact_uri}/model",
+                        run_id=run_id,
+                        tags={MODEL_TYPE_TAG: model_type, WEIGHTS_TAG: digest},
+                        await_creation_for=0,
+                    ).version
+                )
         except MlflowException:
             return None
+        self.set_champion(model_type, version)
+        return version
+
+    def set_champion(self, model_type: str, version: str) -> bool:
+        """Point the alias ``champion`` of ``model_type``'s registered model at ``version``;
+        False if the registry does not take it (the version stays registered)."""
+        try:
+            self.client.set_registered_model_alias(
+                self.registered_name(model_type), CHAMPION, version
+            )
+        except MlflowException:
+            return False
+        return True
+
+    def _registered_model(self, name: str) -> Any:
+        try:
+            return self.client.get_registered_model(name)
+        except MlflowException:
+            return None
+
+    def _newest_version(self, name: str) -> Any:
+        versions = self.client.search_model_versions(f"name = '{name}'")
+        return max(versions, key=lambda v: int(v.version), default=None)
 
     # -- reset ----------------------------------------------------------------------------
     def delete_runs(self) -> int:
@@ -463,12 +524,26 @@ class StudyTracker:
                 return count
 
     def delete_registered_model(self) -> bool:
-        """Delete the study's registered model (all its versions); True if there was one."""
+        """Delete the study's registered models (``<study>-<model_type>``, and ``<study>``
+        of earlier versions), all versions; True if there was one."""
         try:
-            self.client.delete_registered_model(self.study)
+            found = self.client.search_registered_models(f"tags.`hpolab.study` = '{self.study}'")
         except MlflowException:
-            return False
-        return True
+            found = []
+        names = {m.name for m in found}
+        # The one registered model of earlier versions is named after the study; another
+        # study's "<study>-<type>" could have the same name, so its tag must not say so.
+        legacy = self._registered_model(self.study)
+        if legacy is not None and legacy.tags.get("hpolab.study", self.study) == self.study:
+            names.add(self.study)
+        deleted = False
+        for name in sorted(names):
+            try:
+                self.client.delete_registered_model(name)
+                deleted = True
+            except MlflowException:
+                continue
+        return deleted
 
 
 def _create_sqlite_store(path: Path) -> None:
