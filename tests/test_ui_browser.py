@@ -1,7 +1,8 @@
-"""Browser test of ``hpolab ui``: the MLflow UI lists a study's parent run and its trials.
+"""Browser tests of ``hpolab ui``: the MLflow UI lists a study's parent run and its trials,
+and optuna-dashboard names the study's objective by its metric.
 
-Runs a tiny study, serves its tracking store with ``hpolab ui`` and checks the experiment's
-runs page in a real headless Chromium (Debian's /usr/bin/chromium) driven by Playwright.
+Runs a tiny study once, serves it with ``hpolab ui --dashboard`` and checks the pages in a
+real headless Chromium (Debian's /usr/bin/chromium) driven by Playwright.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 INSTALL_HINT = 'install them with: apt-get install chromium; pip install -e ".[dev]"'
 STUDY = "webui"
 TRIALS = [f"mlp-trial-{n}" for n in range(3)]
+METRIC = "val_loss"
 STARTUP_TIMEOUT_S = 90
 UI_TIMEOUT_MS = 30_000
 # MLflow 3's runs table (ag-grid) has no accessible name on the button that expands a parent
@@ -67,11 +69,12 @@ def _stop_process_group(server: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def _mlflow_ui(root: Path, log: Path) -> Iterator[str]:
-    """Serve ``root`` with ``hpolab ui``; yield its base URL once it answers."""
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
+def _hpolab_ui(root: Path, log: Path) -> Iterator[tuple[str, str]]:
+    """Serve ``root`` with ``hpolab ui --dashboard``; yield both base URLs once they answer."""
+    port, dashboard_port = _free_port(), _free_port()
+    base, dashboard = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{dashboard_port}"
     command = [sys.executable, "-m", "hpolab.cli.main", "ui", "--root", str(root)]
+    command += ["--dashboard", "--study", STUDY, "--dashboard-port", str(dashboard_port)]
     with log.open("wb") as out:
         server = subprocess.Popen(
             [*command, "--port", str(port)],
@@ -82,20 +85,21 @@ def _mlflow_ui(root: Path, log: Path) -> Iterator[str]:
         )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            try:
-                _get(f"{base}/")
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    state = "still running" if server.returncode is None else "exited"
-                    pytest.fail(
-                        f"hpolab ui did not answer on {base}/ within {STARTUP_TIMEOUT_S} s "
-                        f"({state}, code {server.returncode})\n--- server output ---\n"
-                        f"{log.read_text(errors='replace')}"
-                    )
-                time.sleep(0.5)
-        yield base
+        for url in (f"{base}/", f"{dashboard}/api/studies"):
+            while True:
+                try:
+                    _get(url)
+                    break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        state = "still running" if server.returncode is None else "exited"
+                        pytest.fail(
+                            f"hpolab ui did not answer on {url} within {STARTUP_TIMEOUT_S} s "
+                            f"({state}, code {server.returncode})\n--- server output ---\n"
+                            f"{log.read_text(errors='replace')}"
+                        )
+                    time.sleep(0.5)
+        yield base, dashboard
     finally:
         _stop_process_group(server)
 
@@ -106,25 +110,42 @@ def _artifacts_dir(tmp_path: Path) -> Path:
     return directory
 
 
-@pytest.mark.slow
-def test_mlflow_ui_lists_the_study_run_and_its_trials(tmp_path: Path) -> None:
+def _check_browser() -> None:
     try:
-        from playwright.sync_api import expect, sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
         pytest.fail(f"playwright is not installed; {INSTALL_HINT}", pytrace=False)
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} is missing; {INSTALL_HINT}", pytrace=False)
 
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, str]]:
+    """A root with a tiny study, served by one ``hpolab ui --dashboard`` for the module."""
+    _check_browser()
+    root = tmp_path_factory.mktemp("webui")
     run_cli(
         *("--study-name", STUDY, "--data", "builtin:breast_cancer", "--models", "mlp"),
-        *("--n-trials", "3", "--epochs", "2", "--no-plots", "-q"),
-        root=tmp_path,
+        *("--n-trials", "3", "--epochs", "2", "--metric", METRIC, "--no-plots", "-q"),
+        root=root,
         timeout=300,
         check=True,
     )
+    with _hpolab_ui(root, root / "hpolab_ui.log") as (base, dashboard):
+        yield root, base, dashboard
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ui_browser")
+def test_mlflow_ui_lists_the_study_run_and_its_trials(
+    served: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    _, base, _ = served
     screenshot = _artifacts_dir(tmp_path) / "mlflow_ui_runs.png"
 
-    with _mlflow_ui(tmp_path, tmp_path / "mlflow_ui.log") as base, sync_playwright() as pw:
+    with sync_playwright() as pw:
         query = urllib.parse.urlencode({"experiment_name": STUDY})
         found = json.loads(_get(f"{base}/ajax-api/2.0/mlflow/experiments/get-by-name?{query}"))
         experiment_id = found["experiment"]["experiment_id"]
@@ -151,4 +172,36 @@ def test_mlflow_ui_lists_the_study_run_and_its_trials(tmp_path: Path) -> None:
             browser.close()
 
     print(f"MLflow UI screenshot: {screenshot}")
+    assert screenshot.is_file() and screenshot.stat().st_size > 0, screenshot
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ui_browser")
+def test_dashboard_names_the_objective_by_the_study_metric(
+    served: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    import optuna
+    from playwright.sync_api import expect, sync_playwright
+
+    root, _, dashboard = served
+    storage = f"sqlite:///{root / 'hpo_studies' / f'{STUDY}.db'}"
+    assert optuna.load_study(study_name=f"{STUDY}.mlp", storage=storage).metric_names == [METRIC]
+    studies = json.loads(_get(f"{dashboard}/api/studies"))["study_summaries"]
+    study_id = next(s["study_id"] for s in studies if s["study_name"] == f"{STUDY}.mlp")
+    screenshot = _artifacts_dir(tmp_path) / "optuna_dashboard_history.png"
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            page.goto(f"{dashboard}/dashboard/studies/{study_id}")
+            # The history plot's y axis (a Plotly SVG title) reads "Objective 0" unnamed.
+            expect(page.locator("text.ytitle", has_text=METRIC)).to_be_visible()
+            expect(page.get_by_text("Objective 0")).to_have_count(0)
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+
+    print(f"optuna-dashboard screenshot: {screenshot}")
     assert screenshot.is_file() and screenshot.stat().st_size > 0, screenshot

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import optuna
@@ -109,7 +110,7 @@ def delete_study(
         if n_runs:
             removed.append(f"{n_runs} MLflow runs of experiment {name}")
         if tracker.delete_registered_model():
-            removed.append(f"registered model {name}")
+            removed.append(f"registered models of {name} ({name}-<model type>)")
     except _NoTrackingStore:
         pass
     except Exception as exc:  # a broken tracking store must not block a reset
@@ -185,6 +186,11 @@ def open_study(
         direction=cfg.study.resolved_direction,
         load_if_exists=True,
     )
+    if study.metric_names is None:  # new, or stored before hpolab named the objective
+        # optuna-dashboard and Optuna's plots show this name instead of "Objective 0".
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([cfg.study.metric])
     meta = get_meta(study)
     meta.update(
         {
