@@ -31,16 +31,25 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out = console()
     for mt, b in found.items():
+        # soft_wrap: paths and long values stay whole (the terminal wraps them, copyable).
         out.print(
             f"[bold]{mt}[/]: best {b['metric']} {fmt(b['best_value'])} "
-            f"({b['direction']}) at trial {fmt(b['best_trial'])}"
+            f"({b['direction']}) at trial {fmt(b['best_trial'])}",
+            soft_wrap=True,
         )
         for key, value in b["params"].items():
-            out.print(f"  {key} = {value}")
+            out.print(f"  {key} = {value}", soft_wrap=True, markup=False)
         if b["final_model"]:
             tests = ", ".join(f"{k} {v:.4g}" for k, v in b["test_metrics"].items())
-            out.print(f"  final model: {b['final_model']} (trial {b['final_model_trial']})")
-            out.print(f"  test: {tests}")
+            out.print(
+                f"  final model: {b['final_model']} (trial {b['final_model_trial']})",
+                soft_wrap=True,
+                markup=False,
+            )
+            out.print(f"  test: {tests}", soft_wrap=True)
         else:
-            out.print(f"  no final model yet: hpolab retrain {args.study} --model-type {mt}")
+            out.print(
+                f"  no final model yet: hpolab retrain {args.study} --model-type {mt}",
+                soft_wrap=True,
+            )
     return 0

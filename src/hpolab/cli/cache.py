@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    quiet_libraries()
+    quiet_libraries(args.verbose)
     from hpolab.errors import ConfigError
     from hpolab.estimators.artifacts import ModelArtifacts, cache_summary, find_caches
     from hpolab.layout import Layout, check_name

@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: quiet TensorFlow, one-line errors, exit codes."""
+"""Shared CLI plumbing: quiet libraries, one-line errors, exit codes, table cells."""
 
 from __future__ import annotations
 
@@ -7,14 +7,22 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def quiet_libraries() -> None:
-    """Silence TensorFlow's C++ start-up chatter before it is imported."""
+def quiet_libraries(verbose: bool = False) -> None:
+    """Silence TensorFlow's start-up chatter before it is imported, unless ``verbose``.
+
+    Called before any command imports TensorFlow; idempotent. ``--verbose`` leaves every
+    library as it is, for debugging an installation.
+    """
+    if verbose:
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     # TensorFlow's retracing notices and MLflow's schema-migration INFO lines are noise
@@ -22,6 +30,20 @@ def quiet_libraries() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Recent TensorFlow logs its oneDNN notice through absl, which ignores
+    # TF_CPP_MIN_LOG_LEVEL: the import itself is filtered instead (see native_noise).
+    from hpolab.cli.native_noise import filter_import
+
+    filter_import("tensorflow")
+
+
+def add_verbose_option(parser: argparse.ArgumentParser) -> None:
+    """``--verbose``: keep the libraries' own start-up and info logging."""
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's and other libraries' start-up and info logging",
+    )
 
 
 class Parser(argparse.ArgumentParser):
@@ -33,6 +55,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_root_option(parser: argparse.ArgumentParser) -> None:
+    """``--root`` (and ``--verbose``, which every command with a workspace takes)."""
+    add_verbose_option(parser)
     parser.add_argument(
         "--root",
         metavar="DIR",
@@ -109,6 +133,13 @@ def duration(seconds: float | None) -> str:
     return f"{seconds}s"
 
 
+def duration_short(seconds: float | None) -> str:
+    """A trial's duration: ``1.67s`` under a minute, else as :func:`duration`."""
+    if seconds is not None and seconds < 60:
+        return f"{seconds:.3g}s"
+    return duration(seconds)
+
+
 def subcommand(
     sub: argparse._SubParsersAction,
     name: str,
@@ -124,3 +155,46 @@ def subcommand(
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+# Column kinds of table(): how a cell behaves when 80 columns are not enough.
+#   key:  a name (study, model type): folded onto more lines, never cut to "…";
+#   num:  a number, count or duration: right-aligned, never wrapped;
+#   word: one short word (a state): never wrapped;
+#   text: a long value (parameters, metrics): folded.
+_KINDS: dict[str, dict[str, object]] = {
+    "key": {"overflow": "fold"},
+    "num": {"justify": "right", "no_wrap": True},
+    "word": {"no_wrap": True},
+    "text": {"overflow": "fold"},
+}
+
+
+def table(  # noqa: ANN201 - returns a rich Table; rich is imported lazily
+    title: str, columns: Sequence[tuple[str, str]], caption: str | None = None
+):
+    """A rich table readable at 80 columns: ``(header, kind)`` per column (see ``_KINDS``).
+
+    Headers are short and never wrapped; ``caption`` is a legend below the table.
+    """
+    from rich.table import Table
+
+    out = Table(title=title, caption=caption, caption_justify="left")
+    for header, kind in columns:
+        kind_options: dict[str, Any] = _KINDS[kind]
+        out.add_column(header, header_style="bold", min_width=len(header), **kind_options)
+    return out
+
+
+def done_of(done: int, planned: int) -> str:
+    """``done/planned`` trials, never more done than planned.
+
+    Failed trials that were run again, or a budget lowered on resume, would otherwise
+    show as ``21/20``; the exact counts per state are in ``--json``.
+    """
+    return f"{min(done, planned)}/{planned}"
+
+
+def direction_word(direction: str) -> str:
+    """``min`` or ``max``: the direction in a narrow cell."""
+    return {"minimize": "min", "maximize": "max"}.get(direction, direction)

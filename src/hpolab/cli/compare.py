@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from hpolab.cli.common import add_store_options, console, duration, fmt, print_json, subcommand
+from hpolab.cli.common import (
+    add_store_options,
+    console,
+    direction_word,
+    done_of,
+    duration,
+    fmt,
+    print_json,
+    subcommand,
+    table,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,26 +32,34 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from hpolab.operations import compare
 
     rows = compare(args.studies, args.root, args.storage)
     if args.json:
         print_json(rows)
         return 0
-    table = Table(title="studies compared")
-    for column in ("study", "model type", "best", "metric", "trials", "c/p/f", "time spent"):
-        table.add_column(column)
+    side_by_side = table(
+        "studies compared",
+        [
+            ("study", "key"),
+            ("model", "key"),
+            ("best", "num"),
+            ("metric", "text"),
+            ("trials", "num"),
+            ("c/p/f", "num"),
+            ("spent", "num"),
+        ],
+        caption="c/p/f: complete/pruned/failed",
+    )
     for r in rows:
-        table.add_row(
+        side_by_side.add_row(
             r["study"],
             r["model_type"],
             fmt(r["best_value"]),
-            f"{r['metric']} ({r['direction']})",
-            str(r["trials"]),
+            f"{r['metric']} ({direction_word(r['direction'])})",
+            done_of(r["trials"], r["n_trials_target"]),
             f"{r['complete']}/{r['pruned']}/{r['failed']}",
             duration(r["seconds_spent"]),
         )
-    console().print(table)
+    console().print(side_by_side)
     return 0

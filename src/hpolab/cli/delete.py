@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from hpolab.progress import RichReporter
     from hpolab.search.catalog import open_stored
 
-    quiet_libraries()
+    quiet_libraries(args.verbose)
     open_stored(Layout.from_root(args.root), args.study, args.storage)  # unknown: clear error
     if not args.yes:
         if not sys.stdin.isatty():

@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from hpolab.cli.common import quiet_libraries
 
-    quiet_libraries()
+    quiet_libraries(args.verbose)
     from hpolab.errors import ConfigError
     from hpolab.operations import export
 

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from hpolab.cli.common import quiet_libraries
     from hpolab.operations import fetch
 
-    quiet_libraries()
+    quiet_libraries(args.verbose)
     files = fetch(args.study, args.dest, args.model_type, args.format, args.root, args.storage)
     if args.json:
         print_json([str(f) for f in files])

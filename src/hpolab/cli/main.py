@@ -25,7 +25,7 @@ from hpolab.cli import (
 from hpolab.cli import cache as cache_cmd
 from hpolab.cli import run as run_cmd
 from hpolab.cli import train as train_cmd
-from hpolab.cli.common import Parser, guarded, parse
+from hpolab.cli.common import Parser, guarded, parse, quiet_libraries
 from hpolab.version import __version__
 
 
@@ -86,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help(sys.stderr)
         return 2
+    # Before a handler imports anything: libraries that talk while imported stay quiet.
+    quiet_libraries(getattr(args, "verbose", False))
     return guarded(lambda: args.handler(args))
 
 

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from hpolab.cli.common import quiet_libraries
     from hpolab.operations import plots
 
-    quiet_libraries()
+    quiet_libraries(args.verbose)
     drawn = plots(args.study, args.model_type, args.root, args.storage, track=not args.no_mlflow)
     if args.json:
         print_json(drawn)

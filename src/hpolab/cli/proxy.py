@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hpolab.cli.common import add_verbose_option
+
 DESCRIPTION = """\
 Serve a study storage through Optuna's gRPC storage proxy, so that many workers share
 one database connection pool instead of opening one each (PostgreSQL allows about a
@@ -30,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default all)")
     parser.add_argument("--port", type=int, default=13000, help="port (default 13000)")
+    add_verbose_option(parser)
     parser.set_defaults(handler=run)
 
 

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from hpolab.cli.common import quiet_libraries
     from hpolab.operations import report
 
-    quiet_libraries()
+    quiet_libraries(args.verbose)
     done = report(args.study, args.root, args.storage, redraw=args.redraw)
     if args.json:
         print_json(done)

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from hpolab.operations import retrain
     from hpolab.progress import QuietReporter, RichReporter
 
-    quiet_libraries()
+    quiet_libraries(args.verbose)
     reporter = QuietReporter() if args.json else RichReporter()
     done = retrain(
         args.study,

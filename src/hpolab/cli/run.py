@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if joining and args.workers is None:
         args.workers = 1  # one process per `hpolab worker`, whatever the config's pool size
-    quiet_libraries()
+    quiet_libraries(args.verbose)
     # A service stop (SIGTERM) ends the study like Ctrl-C: trial re-queued, runs ended;
     # neither lands inside a storage write.
     with stops_as_interrupts():
@@ -185,19 +185,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def print_summary(result, layout, reporter) -> None:  # noqa: ANN001 - rich objects
-    from rich.table import Table
-
-    table = Table(title=f"study {result.study}: best {result.metric} ({result.direction})")
-    for column in ("model type", "best", "trial", "complete/pruned/failed", "test metrics"):
-        table.add_column(column)
-    for name, m in result.models.items():
-        states = "/".join(str(m.states.get(s, 0)) for s in ("complete", "pruned", "fail"))
-        tests = ", ".join(f"{k} {v:.4g}" for k, v in m.test_metrics.items())
-        best = "-" if m.best_value is None else f"{m.best_value:.4g}"
-        marker = " *" if name == result.best_model_type else ""
-        table.add_row(name + marker, best, str(m.best_trial), states, tests)
     console = reporter.console
-    console.print(table)
+    console.print(summary_table(result))
     rel = _relative
     others = result.study_new_trials - result.new_trials
     shared = f" (and {others} by other workers)" if others > 0 else ""
@@ -229,6 +218,35 @@ def print_summary(result, layout, reporter) -> None:  # noqa: ANN001 - rich obje
         f"hpolab ui{root}",
         soft_wrap=True,
     )
+
+
+def summary_table(result):  # noqa: ANN001, ANN201 - a StudyResult; a rich table
+    """Best value, trial, state counts and test metrics per model type; ``*`` the best."""
+    from hpolab.cli.common import table
+    from hpolab.reporting.summary import best_mark_legend
+
+    # With one model type a mark would say nothing.
+    marked = result.best_model_type if len(result.models) > 1 else None
+    legend = "c/p/f: complete/pruned/failed"
+    if marked is not None:
+        legend += f"; * {best_mark_legend(result.metric, result.direction)}"
+    out = table(
+        f"study {result.study}: best {result.metric} ({result.direction})",
+        [
+            ("model", "key"),
+            ("best", "num"),
+            ("trial", "num"),
+            ("c/p/f", "num"),
+            ("test metrics", "text"),
+        ],
+        caption=legend,
+    )
+    for name, m in result.models.items():
+        states = "/".join(str(m.states.get(s, 0)) for s in ("complete", "pruned", "fail"))
+        tests = ", ".join(f"{k} {v:.4g}" for k, v in m.test_metrics.items())
+        best = "-" if m.best_value is None else f"{m.best_value:.4g}"
+        out.add_row(name + (" *" if name == marked else ""), best, str(m.best_trial), states, tests)
+    return out
 
 
 def _relative(path: Path) -> str:

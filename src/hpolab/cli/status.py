@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from hpolab.cli.common import add_store_options, console, duration, fmt, print_json, subcommand
+from hpolab.cli.common import (
+    add_store_options,
+    console,
+    direction_word,
+    done_of,
+    duration,
+    fmt,
+    print_json,
+    subcommand,
+    table,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,45 +33,48 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from hpolab.operations import study_status
 
     status = study_status(args.study, args.root, args.storage)
     if args.json:
         print_json(status)
         return 0
-    table = Table(title=f"study {args.study}")
-    columns = (
-        "model type",
-        "done/planned",
-        "complete",
-        "pruned",
-        "failed",
-        "running",
-        "best",
-        "best trial",
-        "spent",
-        "ETA",
-        "state",
+    out = console()
+    out.print(status_table(args.study, status["model_types"]))
+    out.print(f"storage: {status['storage']}", soft_wrap=True)
+    return 0
+
+
+def status_table(study: str, model_types: dict[str, dict[str, Any]]):  # noqa: ANN201 - rich
+    """Per model type: trials done / planned, counts per state, best, time, ETA, state."""
+    objectives = {(s["metric"], s["direction"]) for s in model_types.values()}
+    # One objective for the study (the usual case) goes in the title, not in every row.
+    shared = next(iter(objectives)) if len(objectives) == 1 else None
+    title = f"study {study}" + (f": {shared[0]} ({shared[1]})" if shared else "")
+    out = table(
+        title,
+        [
+            ("model", "key"),
+            ("done", "num"),
+            ("c/p/f/r", "num"),
+            ("best", "num" if shared else "text"),
+            ("trial", "num"),
+            ("spent", "num"),
+            ("ETA", "num"),
+            ("state", "word"),
+        ],
+        caption="c/p/f/r: complete/pruned/failed/running",
     )
-    for column in columns:
-        table.add_column(column)
-    for mt, s in status["model_types"].items():
-        table.add_row(
+    for mt, s in model_types.items():
+        best = fmt(s["best_value"])
+        out.add_row(
             mt,
-            f"{s['trials_done']}/{s['n_trials_target']}",
-            str(s["complete"]),
-            str(s["pruned"]),
-            str(s["fail"]),
-            str(s["running"]),
-            f"{fmt(s['best_value'])} ({s['metric']})",
+            done_of(s["trials_done"], s["n_trials_target"]),
+            f"{s['complete']}/{s['pruned']}/{s['fail']}/{s['running']}",
+            best if shared else f"{best} {s['metric']} ({direction_word(s['direction'])})",
             fmt(s["best_trial"]),
             duration(s["seconds_spent"]),
             duration(s["eta_seconds"]) if s["state"] != "finished" else "-",
             s["state"],
         )
-    out = console()
-    out.print(table)
-    out.print(f"storage: {status['storage']}", soft_wrap=True)
-    return 0
+    return out

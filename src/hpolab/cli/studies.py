@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from hpolab.cli.common import add_store_options, console, fmt, print_json, subcommand
+from hpolab.cli.common import (
+    add_store_options,
+    console,
+    direction_word,
+    done_of,
+    fmt,
+    print_json,
+    subcommand,
+    table,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,8 +31,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from hpolab.operations import list_studies
 
     rows = list_studies(args.root, args.storage)
@@ -34,18 +41,26 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         out.print("no studies yet; run_hpo.py creates one")
         return 0
-    table = Table(title="studies")
-    for column in ("study", "model type", "trials", "best", "metric", "state"):
-        table.add_column(column)
+    listing = table(
+        "studies",
+        [
+            ("study", "key"),
+            ("model", "key"),
+            ("trials", "num"),
+            ("best", "num"),
+            ("metric", "text"),
+            ("state", "word"),
+        ],
+    )
     for row in rows:
         for i, m in enumerate(row["model_types"]):
-            table.add_row(
+            listing.add_row(
                 row["study"] if i == 0 else "",
                 m["model_type"],
-                f"{m['trials_done']}/{m['n_trials_target']}",
+                done_of(m["trials_done"], m["n_trials_target"]),
                 fmt(m["best_value"]),
-                m["metric"],
+                f"{m['metric']} ({direction_word(m['direction'])})",
                 m["state"],
             )
-    out.print(table)
+    out.print(listing)
     return 0

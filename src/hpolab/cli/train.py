@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    quiet_libraries()
+    quiet_libraries(args.verbose)
     from hpolab.errors import ConfigError
     from hpolab.layout import Layout
     from hpolab.manual import resolve_spec, train_run

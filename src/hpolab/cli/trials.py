@@ -6,8 +6,17 @@ import argparse
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
-from hpolab.cli.common import add_store_options, console, fmt, print_json, subcommand
+from hpolab.cli.common import (
+    add_store_options,
+    console,
+    duration_short,
+    fmt,
+    print_json,
+    subcommand,
+    table,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,8 +41,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from hpolab.operations import trials
 
     rows = trials(args.study, args.model_type, args.state, args.sort, args.root, args.storage)
@@ -61,19 +68,33 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
-    table = Table(title=f"trials of {args.study}")
-    for column in ("model type", "#", "state", "value", "epochs", "seconds", "params"):
-        table.add_column(column)
+    console().print(trials_table(args.study, rows))
+    return 0
+
+
+def trials_table(study: str, rows: list[dict[str, Any]]):  # noqa: ANN201 - rich
+    """One row per trial; its parameters one per line, long values folded."""
+    out = table(
+        f"trials of {study}",
+        [
+            ("model", "key"),
+            ("#", "num"),
+            ("state", "word"),
+            ("value", "num"),
+            ("epochs", "num"),
+            ("time", "num"),
+            ("params", "text"),
+        ],
+    )
     for r in rows:
-        params = " ".join(f"{k}={v}" for k, v in r["params"].items())
-        table.add_row(
+        out.add_row(
             r["model_type"],
             str(r["number"]),
             r["state"],
             fmt(r["value"]),
             fmt(r["epochs_run"]),
-            fmt(r["duration_seconds"], 3),
-            params,
+            duration_short(r["duration_seconds"]),
+            # Rounded like the other cells; --csv and --json keep the exact values.
+            "\n".join(f"{k}={fmt(v)}" for k, v in r["params"].items()),
         )
-    console().print(table)
-    return 0
+    return out

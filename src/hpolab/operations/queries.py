@@ -130,6 +130,7 @@ def compare(
                     "direction": s["direction"],
                     "best_value": s["best_value"],
                     "trials": s["trials_done"],
+                    "n_trials_target": s["n_trials_target"],
                     "complete": s["complete"],
                     "pruned": s["pruned"],
                     "failed": s["fail"],

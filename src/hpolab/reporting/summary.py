@@ -63,18 +63,42 @@ class ModelTypeSummary:
         return raw
 
 
+def best_mark_legend(metric: str, direction: str) -> str:
+    """What the ``*`` beside a model type means, e.g. ``the model type with the lowest
+    val_loss``."""
+    extreme = "highest" if direction == "maximize" else "lowest"
+    return f"the model type with the {extreme} {metric}"
+
+
+def best_model_type(summaries: dict[str, ModelTypeSummary]) -> str | None:
+    """The model type with the best value (in its direction); ``None`` if none has one."""
+    scored = {mt: s for mt, s in summaries.items() if s.best_value is not None}
+    if not scored:
+        return None
+    pick = max if next(iter(scored.values())).direction == "maximize" else min
+    return pick(scored, key=lambda mt: scored[mt].best_value)  # type: ignore[arg-type,return-value]
+
+
 def study_markdown(summaries: dict[str, ModelTypeSummary]) -> str:
-    """A short markdown summary of a study, shown as the parent run's description."""
+    """A short markdown summary of a study, shown as the parent run's description.
+
+    With more than one model type, ``*`` marks the best one and a legend line says so.
+    """
     lines = [
         "| model type | best | trial | trials | complete / pruned / failed | test metrics |",
         "|---|---|---|---|---|---|",
     ]
+    marked = best_model_type(summaries) if len(summaries) > 1 else None
     for mt, s in summaries.items():
         counts = " / ".join(str(s.states.get(k, 0)) for k in ("complete", "pruned", "fail"))
         tests = ", ".join(f"{k} {v:.4g}" for k, v in (s.test_metrics or {}).items())
         best = "-" if s.best_value is None else f"{s.best_value:.5g}"
-        lines.append(f"| {mt} | {best} | {s.best_trial} | {s.n_trials} | {counts} | {tests} |")
+        name = f"{mt} \\*" if mt == marked else mt  # escaped: a bare * starts emphasis
+        lines.append(f"| {name} | {best} | {s.best_trial} | {s.n_trials} | {counts} | {tests} |")
     first = next(iter(summaries.values()), None)
     metric, direction = (first.metric, first.direction) if first else ("", "")
     header = f"**{metric}** ({direction}), best per model type:"
-    return header + "\n\n" + "\n".join(lines)
+    text = header + "\n\n" + "\n".join(lines)
+    if marked is not None:
+        text += f"\n\n\\* {best_mark_legend(metric, direction)}"
+    return text

@@ -156,6 +156,11 @@ def search_trials(
         if trial.state == TrialState.FAIL:
             reason = trial.user_attrs.get("error", "see the trial's MLflow run")
             reporter.message(f"{mt}: trial {trial.number} failed: {reason}")
+        seconds = trial.duration.total_seconds() if trial.duration else None
+        finished = getattr(reporter, "trial_finished", None)  # optional for own reporters
+        if finished is not None:
+            state = trial.state.name.lower()
+            finished(mt, trial.number, state, trial.value, best_or_none(study), seconds)
         counted = counted_trials(study)
         reporter.trial_done(mt, min(counted, target), best_or_none(study))
         # Other workers sharing the storage also add trials: stop at the shared budget.
