@@ -250,8 +250,10 @@ def test_report_is_a_pdf_with_every_section(root):
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF")
     pages = len(re.findall(rb"/Type\s*/Page\b", data))
-    # summary + per model type (space page, test page, 4 pages of 7 plots)
-    assert pages == done["pages"] == 1 + 2 * (1 + 1 + 4)
+    assert pages == done["pages"]
+    # Sections are packed: fewer pages than one per section (summary, then per model
+    # type its space, test split and 7 plots), and at least one page per model type.
+    assert 2 < pages < 1 + 2 * (1 + 1 + 4)
 
 
 def test_compare_and_delete(root):

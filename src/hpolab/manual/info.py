@@ -18,6 +18,9 @@ SHOWN_TRAINING = (
     "learning_rate",
     "loss",
     "lr_schedule",
+    "warmup_epochs",
+    "min_learning_rate",
+    "lr_schedule_options",
     "patience",
 )
 
@@ -38,7 +41,7 @@ def model_info(
         "model_type": run.spec.model_type,
         "params": run.spec.params,
         "params_source": run.spec.source,
-        "training": {k: run.hp[k] for k in SHOWN_TRAINING},
+        "training": {k: run.hp.get(k) for k in SHOWN_TRAINING},
         "metric": run.metric,
         "direction": run.direction,
         "best_epoch": best_index + 1,

@@ -2,27 +2,33 @@
 
 ``build_report`` takes plain data per model type (see :class:`ModelSection`), so it can be
 tested without a study; :func:`hpolab.operations.report` gathers that data from storage.
+The blocks of the report flow down the pages (see :class:`~hpolab.reporting.pages.PageFlow`):
+a model type's search space, importance, test results and plots follow one another and a
+new page starts only when the next block does not fit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import matplotlib
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # files only; never open a window
 
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from hpolab.layout import atomic_path  # noqa: E402
+from hpolab.reporting import charts  # noqa: E402
+from hpolab.reporting.pages import MUTED, PageFlow  # noqa: E402
+from hpolab.reporting.results import ranked_importance  # noqa: E402
 
-A4 = (8.27, 11.69)
+# The report draws the importance chart itself, from the numbers its text quotes.
+DRAWN_IN_REPORT = ("param_importances",)
 
 
 @dataclass
@@ -64,22 +70,27 @@ def analysis(sections: list[ModelSection]) -> list[str]:
     return notes
 
 
-def _model_notes(s: ModelSection) -> list[str]:
+def importance_notes(importance: dict[str, Any]) -> list[str]:
+    """What the text says about parameter importance: the ranking, then any caveat."""
     out: list[str] = []
-    complete = [t for t in s.trials if t["state"] == "complete" and t["value"] is not None]
-    if not complete:
-        return ["no complete trial yet, so nothing can be concluded."]
-    values = s.importance.get("values") or {}
-    if values:
-        top, share = max(values.items(), key=lambda kv: kv[1])
-        rest = [k for k, v in sorted(values.items(), key=lambda kv: -kv[1])[1:3] if v > 0.1]
+    ranked = ranked_importance(importance)
+    if ranked:
+        (top, share), rest = ranked[0], [k for k, v in ranked[1:3] if v > 0.1]
         out.append(
             f"{top} mattered most ({share:.0%} of the explained variance by fANOVA"
             + (f"; then {', '.join(rest)})." if rest else ").")
         )
-    if s.importance.get("note"):
-        note = s.importance["note"].rstrip(".")
+    if importance.get("note"):
+        note = importance["note"].rstrip(".")
         out.append(note[:1].upper() + note[1:] + ".")
+    return out
+
+
+def _model_notes(s: ModelSection) -> list[str]:
+    complete = [t for t in s.trials if t["state"] == "complete" and t["value"] is not None]
+    if not complete:
+        return ["no complete trial yet, so nothing can be concluded."]
+    out = importance_notes(s.importance)
     sign = -1 if s.direction == "maximize" else 1
     ordered = sorted(complete, key=lambda t: t["number"])
     best_index = min(range(len(ordered)), key=lambda i: sign * ordered[i]["value"])
@@ -114,7 +125,6 @@ def build_report(
     path: Path, study: str, setup: dict[str, Any], sections: list[ModelSection]
 ) -> int:
     """Write the PDF report to ``path`` atomically; return its number of pages."""
-    pages = 0
     # Optuna's plots switch matplotlib to the ggplot style globally; the report's own
     # pages (tables, confusion matrix) read better in the default one.
     with (
@@ -122,78 +132,45 @@ def build_report(
         atomic_path(path, suffix=".pdf") as tmp,
         PdfPages(tmp) as pdf,
     ):
-        for figure in _pages(study, setup, sections):
+        figures = report_figures(study, setup, sections)
+        for figure in figures:
             pdf.savefig(figure)
             plt.close(figure)
-            pages += 1
         info = pdf.infodict()
         info["Title"] = f"hpolab study report: {study}"
         info["Creator"] = "hpolab"
-    return pages
+    return len(figures)
 
 
-def _pages(study: str, setup: dict[str, Any], sections: list[ModelSection]) -> Any:
-    yield _summary_page(study, setup, sections)
+def report_figures(study: str, setup: dict[str, Any], sections: list[ModelSection]) -> list[Figure]:
+    """The report's pages as matplotlib figures, in order (the caller closes them)."""
+    flow = PageFlow()
+    _summary(flow, study, setup, sections)
     for s in sections:
-        yield _model_page(s)
+        flow.heading(f"{s.model_type}: search space and best configuration", 0.3, size=14)
+        _model_blocks(flow, s)
+        _importance_block(flow, s)
         if s.test_outputs:
-            yield _test_page(s)
-        plots = list(s.plots.items())
-        for i in range(0, len(plots), 2):
-            yield _plots_page(s.model_type, plots[i : i + 2])
+            # Kept with the first chart below it: the matrix, or predicted vs true.
+            first = 0.46 if "confusion_matrix" in s.test_outputs else 0.37
+            flow.heading(f"{s.model_type}: final model on the test split", first)
+            charts.draw_test_split(flow, s.test_metrics, s.test_outputs)
+        for name, png in s.plots.items():
+            if name not in DRAWN_IN_REPORT:
+                flow.image(png, f"{s.model_type}: {name.replace('_', ' ')}")
+    return flow.figures
 
 
-def _page(title: str) -> tuple[Any, Any]:
-    figure = plt.figure(figsize=A4)
-    figure.text(0.06, 0.965, title, fontsize=15, weight="bold", va="top")
-    return figure, figure.add_axes((0.06, 0.04, 0.88, 0.88))
-
-
-def _text(ax: Any, y: float, text: str, width: int = 95, size: float = 9.5, **kw: Any) -> float:
-    """Write wrapped ``text`` from height ``y`` (axes fraction) down; return the next y."""
-    lines = [line for para in text.split("\n") for line in (textwrap.wrap(para, width) or [""])]
-    for line in lines:
-        ax.text(0, y, line, fontsize=size, va="top", family="DejaVu Sans", **kw)
-        y -= 0.0175 * size / 9.5
-    return y - 0.008
-
-
-def _table(
-    ax: Any,
-    y: float,
-    header: list[str],
-    rows: list[list[str]],
-    height: float,
-    widths: list[float] | None = None,
-) -> float:
-    if not rows:
-        return _text(ax, y, "(none)")
-    table = ax.table(
-        cellText=rows,
-        colLabels=header,
-        colWidths=widths,
-        bbox=(0, y - height, 1, height),
-        cellLoc="left",
-        colLoc="left",
-    )
-    table.auto_set_font_size(False)
-    table.set_fontsize(7.5)
-    for (row, _), cell in table.get_celld().items():
-        if row == 0:
-            cell.set_text_props(weight="bold")
-            cell.set_facecolor("#e8eef7")
-    return y - height - 0.03
-
-
-def _summary_page(study: str, setup: dict[str, Any], sections: list[ModelSection]) -> Any:
-    figure, ax = _page(f"Study report: {study}")
-    ax.axis("off")
+def _summary(
+    flow: PageFlow, study: str, setup: dict[str, Any], sections: list[ModelSection]
+) -> None:
+    flow.new_page(f"Study report: {study}")
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    y = _text(ax, 1.0, f"Generated {now}.", size=8.5, color="#555555")
-    y = _text(ax, y, "Setup", size=12, weight="bold")
+    flow.text(f"Generated {now}.", size=8.5, color=MUTED)
+    flow.heading("Setup")
     for key, value in setup.items():
-        y = _text(ax, y, f"{key}: {value}", size=9)
-    y = _text(ax, y - 0.01, "Best per model type", size=12, weight="bold")
+        flow.text(f"{key}: {value}", size=9)
+    flow.heading("Best per model type")
     header = ["model type", "best", "trial", "trials", "c / p / f", "test metrics"]
     rows = [
         [
@@ -206,125 +183,63 @@ def _summary_page(study: str, setup: dict[str, Any], sections: list[ModelSection
         ]
         for s in sections
     ]
-    widths = [0.13, 0.09, 0.06, 0.07, 0.1, 0.55]
-    y = _table(ax, y, header, rows, 0.035 * (len(rows) + 1), widths)
-    y = _text(ax, y, "c / p / f: complete / pruned / failed trials.", size=8, color="#555555")
-    y = _text(ax, y, "Analysis", size=12, weight="bold")
+    flow.table(header, rows, [0.13, 0.09, 0.06, 0.07, 0.1, 0.55], row_height=0.03)
+    flow.text("c / p / f: complete / pruned / failed trials.", size=8, color=MUTED)
+    flow.heading("Analysis")
     for note in analysis(sections):
-        y = _text(ax, y, note, size=9.5)
-    return figure
+        flow.text(note)
 
 
-def _model_page(s: ModelSection) -> Any:
-    figure, ax = _page(f"{s.model_type}: search space and best configuration")
-    ax.axis("off")
-    y = _text(
-        ax,
-        1.0,
-        f"Objective {s.metric} ({s.direction}); best "
-        f"{'-' if s.best_value is None else format(s.best_value, '.5g')} at trial {s.best_trial}.",
-    )
-    y = _text(ax, y, "Search space", size=12, weight="bold")
-    space_rows = [[name, _describe_spec(spec)] for name, spec in s.space.items()]
-    y = _table(ax, y, ["parameter", "values"], space_rows, 0.028 * (len(space_rows) + 1))
-    y = _text(ax, y, "Best configuration", size=12, weight="bold")
-    best_rows = [
-        [k, f"{v:.4g}" if isinstance(v, float) else str(v)] for k, v in s.best_params.items()
-    ]
-    y = _table(ax, y, ["parameter", "value"], best_rows, 0.028 * (len(best_rows) + 1))
-    values = s.importance.get("values") or {}
+def _model_blocks(flow: PageFlow, s: ModelSection) -> None:
+    best = "-" if s.best_value is None else format(s.best_value, ".5g")
+    flow.text(f"Objective {s.metric} ({s.direction}); best {best} at trial {s.best_trial}.")
+    flow.heading("Search space")
+    flow.table(["parameter", "values"], [[k, describe_spec(v)] for k, v in s.space.items()])
+    flow.heading("Best configuration")
+    rows = [[k, _param_value(v, s.space.get(k))] for k, v in s.best_params.items()]
+    flow.table(["parameter", "value"], rows)
+
+
+def _importance_block(flow: PageFlow, s: ModelSection) -> None:
+    """The importance sentence and, when there are enough trials, the chart of the same
+    numbers in the same order; with too few trials only the sentence that says so."""
+    ranked = ranked_importance(s.importance)
+    notes = importance_notes(s.importance)
+    if not notes:
+        return
+    flow.heading("Parameter importance", 0.1 + 0.025 * len(ranked))
+    for note in notes:
+        flow.text(note)
+    if not ranked:
+        return
+    ax = flow.axes(0.09 + 0.028 * len(ranked), left=0.25, width=0.62, pad=(0.045, 0.025))
+    charts.importance_bars(ax, ranked)
     ped = s.importance.get("ped_anova") or {}
-    if values and y > 0.3:
-        names = sorted(values, key=lambda k: values[k])
-        bars = figure.add_axes((0.25, 0.06, 0.65, min(0.3, y * 0.8)))
-        positions = np.arange(len(names))
-        bars.barh(positions - 0.2, [values[n] for n in names], height=0.4, label="fANOVA")
-        bars.barh(positions + 0.2, [ped.get(n, 0.0) for n in names], height=0.4, label="PED-ANOVA")
-        bars.set_yticks(positions, names)
-        bars.set_xlabel("importance")
-        bars.set_title("Parameter importance", fontsize=10)
-        bars.legend(fontsize=8)
-    elif s.importance.get("note"):
-        _text(ax, y, f"Parameter importance: {s.importance['note']}")
-    return figure
+    if ped:
+        # Same order as the chart, so the two estimates can be compared line by line.
+        second = ", ".join(f"{k} {ped.get(k, 0.0):.0%}" for k, _ in ranked)
+        flow.text(f"PED-ANOVA, a second estimate, in the same order: {second}.", 8, color=MUTED)
 
 
-def _test_page(s: ModelSection) -> Any:
-    figure = plt.figure(figsize=A4)
-    figure.text(
-        0.06,
-        0.965,
-        f"{s.model_type}: final model on the test split",
-        fontsize=15,
-        weight="bold",
-        va="top",
-    )
-    metrics = ", ".join(f"{k} {v:.4g}" for k, v in s.test_metrics.items())
-    figure.text(0.06, 0.93, metrics, fontsize=9.5, va="top")
-    out = s.test_outputs
-    if "confusion_matrix" in out:
-        matrix = np.asarray(out["confusion_matrix"])
-        classes = [str(c) for c in (out.get("classes") or range(len(matrix)))]
-        ax = figure.add_axes((0.15, 0.45, 0.7, 0.42))
-        ax.imshow(matrix, cmap="Blues")
-        ax.grid(False)
-        ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-        ax.set_yticks(range(len(classes)), classes)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title("Confusion matrix (test)")
-        limit = matrix.max() / 2 if matrix.size else 0
-        if len(classes) <= 12:
-            for (i, j), v in np.ndenumerate(matrix):
-                ax.text(
-                    j,
-                    i,
-                    str(v),
-                    ha="center",
-                    va="center",
-                    color="white" if v > limit else "black",
-                    fontsize=8,
-                )
-    elif "y_true" in out:
-        y_true, y_pred = np.asarray(out["y_true"]), np.asarray(out["y_pred"])
-        ax = figure.add_axes((0.12, 0.52, 0.76, 0.36))
-        ax.scatter(y_true, y_pred, s=8, alpha=0.6)
-        low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
-        ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1)
-        ax.set_xlabel("true")
-        ax.set_ylabel("predicted")
-        ax.set_title("Predicted vs true (test)")
-        res = figure.add_axes((0.12, 0.08, 0.76, 0.34))
-        res.scatter(y_pred, y_true - y_pred, s=8, alpha=0.6)
-        res.axhline(0, color="grey", linestyle="--", linewidth=1)
-        res.set_xlabel("predicted")
-        res.set_ylabel("residual (true - predicted)")
-        res.set_title("Residuals")
-    return figure
+def _param_value(value: Any, spec: dict[str, Any] | None) -> str:
+    return charts.number(value, integer=(spec or {}).get("type") == "int")
 
 
-def _plots_page(model_type: str, plots: list[tuple[str, Path]]) -> Any:
-    figure = plt.figure(figsize=A4)
-    figure.text(0.06, 0.965, f"{model_type}: visualizations", fontsize=15, weight="bold", va="top")
-    for i, (name, png) in enumerate(plots):
-        ax = figure.add_axes((0.04, 0.5 - i * 0.46, 0.92, 0.42))
-        ax.imshow(plt.imread(png))
-        ax.set_title(name.replace("_", " "), fontsize=10)
-        ax.axis("off")
-    return figure
-
-
-def _describe_spec(spec: dict[str, Any]) -> str:
+def describe_spec(spec: dict[str, Any]) -> str:
+    """One line of the search space table: choices, fixed value or range."""
     kind = spec.get("type")
     if kind == "categorical":
         text = ", ".join(str(c) for c in spec.get("choices") or [])
     elif kind == "fixed":
         text = f"fixed {spec.get('value')}"
     else:
-        low, high = spec.get("low"), spec.get("high")
-        text = f"{kind} {low} .. {high}"
+        # Bounds are stored as floats; an integer range reads 16 .. 128, not 16.0 .. 128.0.
+        def num(v: Any) -> str:
+            return charts.number(v, integer=kind == "int")
+
+        text = f"{kind} {num(spec.get('low'))} .. {num(spec.get('high'))}"
         if spec.get("step"):
-            text += f" step {spec['step']}"
+            text += f" step {num(spec['step'])}"
         if spec.get("log"):
             text += " (log)"
     if spec.get("when"):

@@ -54,6 +54,16 @@ def param_importance(study: optuna.Study, seed: int | None = 0) -> dict[str, Any
     return result
 
 
+def ranked_importance(importance: dict[str, Any]) -> list[tuple[str, float]]:
+    """The fANOVA importances of :func:`param_importance`, most important first.
+
+    The one ordering the written analysis, the report's chart and the importance plot
+    all use, so they never rank the parameters differently (ties: by name).
+    """
+    values = importance.get("values") or {}
+    return sorted(((k, float(v)) for k, v in values.items()), key=lambda kv: (-kv[1], kv[0]))
+
+
 def _importance(study: optuna.Study, evaluator: Any) -> dict[str, float]:
     try:
         with warnings.catch_warnings():

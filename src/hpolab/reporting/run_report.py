@@ -1,19 +1,29 @@
 """Report of a manual training run: PDF (matplotlib only) plus the same figures as PNG.
 
-Pages: summary (model, data, hyperparameters, written analysis), training curves, test
-results (confusion matrix and per-class precision / recall / F1, or predicted vs true and
-residuals), and a sampled table of the history.
+Pages: summary (model, data, hyperparameters, written analysis), training curves (and
+the learning rate when a schedule changes it), test results (confusion matrix and
+per-class precision / recall / F1, or predicted vs true and residuals), and a sampled
+table of the history.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import matplotlib
 
-from hpolab.layout import atomic_path
-from hpolab.reporting.report import A4, _page, _table, _test_page, _text, plt
+matplotlib.use("Agg")  # files only; never open a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from hpolab.layout import atomic_path  # noqa: E402
+from hpolab.reporting import charts  # noqa: E402
+from hpolab.reporting.pages import A4, PageFlow  # noqa: E402
 
 HISTORY_ROWS = 25
 
@@ -132,18 +142,13 @@ def build_run_report(
     """
     from matplotlib.backends.backend_pdf import PdfPages
 
-    figures = [
-        ("summary", _summary_page(info, history)),
-        ("training_curves", _curves_page(info, history)),
-        ("test_results", _results_page(info)),
-        ("history_table", _history_page(history)),
-    ]
     pngs = []
     with (
         plt.style.context("default"),
         atomic_path(path, suffix=".pdf") as tmp,
         PdfPages(tmp) as pdf,
     ):
+        figures = run_figures(info, history)
         for name, figure in figures:
             pdf.savefig(figure)
             png = path.parent / f"{name}.png"
@@ -157,97 +162,174 @@ def build_run_report(
     return len(figures), pngs
 
 
-def _summary_page(info: dict[str, Any], history: dict[str, list[float]]) -> Any:
-    figure, ax = _page(f"Training run: {info['run_name']}")
-    ax.axis("off")
-    y = _text(ax, 1.0, f"{info['model_type']} on {info['data']['summary']}")
-    y = _text(
-        ax,
-        y,
+def run_figures(info: dict[str, Any], history: dict[str, list[float]]) -> list[tuple[str, Figure]]:
+    """The report's pages as (PNG name, figure), in order (the caller closes them).
+
+    A page whose content runs over gets a second figure, ``<name>_2``.
+    """
+    pages = [
+        ("summary", _summary_page(info, history)),
+        ("training_curves", [_curves_page(info, history)]),
+        ("test_results", _results_page(info)),
+        ("history_table", _history_page(history)),
+    ]
+    return [
+        (name if i == 0 else f"{name}_{i + 1}", figure)
+        for name, figures in pages
+        for i, figure in enumerate(figures)
+    ]
+
+
+def _summary_page(info: dict[str, Any], history: dict[str, list[float]]) -> list[Figure]:
+    flow = PageFlow()
+    flow.new_page(f"Training run: {info['run_name']}")
+    flow.text(f"{info['model_type']} on {info['data']['summary']}")
+    resumed = info.get("resumed_from_epoch")
+    flow.text(
         f"{info['parameter_count']:,} parameters; input shape {tuple(info['input_shape'])}; "
         f"trained {info['training_seconds']:.1f} s over {info['epochs_run']} epochs"
-        + (
-            f" (resumed at epoch {info['resumed_from_epoch']})"
-            if info.get("resumed_from_epoch")
-            else ""
-        )
+        + (f" (resumed at epoch {resumed})" if resumed else "")
         + f"; parameters from {info['params_source']}.",
         size=9,
     )
-    y = _text(ax, y, "Hyperparameters", size=12, weight="bold")
+    flow.heading("Hyperparameters")
     rows = [[k, _fmt(v)] for k, v in info["params"].items()] or [
         ["(model parameters)", f"{info['model_type']} builder defaults"]
     ]
     # learning_rate may be both a model parameter and a training key: one row, not two.
     rows += [[k, _fmt(v)] for k, v in info["training"].items() if k not in info["params"]]
-    y = _table(ax, y, ["parameter", "value"], rows, 0.024 * (len(rows) + 1), [0.35, 0.65])
-    y = _text(ax, y, "Test split", size=12, weight="bold")
-    y = _text(ax, y, ", ".join(f"{k} {v:.4g}" for k, v in info["test_metrics"].items()))
-    y = _text(ax, y, "Analysis", size=12, weight="bold")
+    flow.table(["parameter", "value"], rows, [0.35, 0.65])
+    flow.heading("Test split")
+    flow.text(", ".join(f"{k} {v:.4g}" for k, v in info["test_metrics"].items()))
+    flow.heading("Analysis")
     for note in run_analysis(info, history):
-        y = _text(ax, y, f"- {note}", size=9.5)
-    return figure
+        flow.text(f"- {note}")
+    return flow.figures
 
 
-def _curves_page(info: dict[str, Any], history: dict[str, list[float]]) -> Any:
+def learning_rate_curve(
+    info: dict[str, Any], history: dict[str, list[float]]
+) -> tuple[list[float], list[float], str] | None:
+    """(epochs, rates, label) of the run's learning rate; None when it stays constant.
+
+    A recorded ``learning_rate`` series is shown as it is (one value per epoch end);
+    otherwise the schedule of the run's settings is drawn from epoch 0 to the last one
+    trained.
+    """
+    recorded = history.get("learning_rate")
+    if recorded:
+        return [float(e) for e in range(1, len(recorded) + 1)], list(recorded), "recorded"
+    training = info.get("training") or {}
+    kind = training.get("lr_schedule") or "constant"
+    if kind == "constant" and not training.get("warmup_epochs"):
+        return None
+    # Options given in optimizer steps (initial_lr, decay_steps, ...) would need the
+    # batches per epoch: rather no curve than a wrong one.
+    if any(k not in _EPOCH_OPTIONS for k in training.get("lr_schedule_options") or {}):
+        return None
+    # The epochs the run trained: early stopping may end it before the schedule does.
+    epochs = max(int(info.get("epochs_run") or training.get("epochs") or 1), 1)
+    at = np.linspace(0.0, float(epochs), 20 * epochs + 1)
+    rates = planned_learning_rate(at, training)
+    return at.tolist(), rates.tolist(), f"{kind} schedule (planned)"
+
+
+# Schedule options the planned curve follows (the others are counted in optimizer steps).
+_EPOCH_OPTIONS = ("warmup_start", "decay_rate", "power")
+
+
+def planned_learning_rate(epochs: np.ndarray, training: dict[str, Any]) -> np.ndarray:
+    """The scheduled rate after ``epochs`` (fractions too) of training.
+
+    The formulas of :class:`hpolab.training.optimizers.WarmupDecaySchedule` (linear
+    warmup over ``warmup_epochs``, then the decay over the remaining epochs down to
+    ``min_learning_rate``), counted in epochs instead of optimizer steps, so the report
+    needs neither Keras nor the number of batches per epoch.
+    """
+    options = training.get("lr_schedule_options") or {}
+    base = float(training.get("learning_rate") or 1e-3)
+    floor = float(training.get("min_learning_rate") or 0.0)
+    kind = training.get("lr_schedule") or "constant"
+    warmup = float(training.get("warmup_epochs") or 0)
+    span = max(float(training.get("epochs") or 1) - warmup, 1e-9)
+    progress = np.clip((epochs - warmup) / span, 0.0, 1.0)
+    if kind == "linear":
+        rate = base - (base - floor) * progress
+    elif kind == "cosine":
+        rate = floor + (base - floor) * 0.5 * (1.0 + np.cos(math.pi * progress))
+    elif kind == "polynomial":
+        rate = floor + (base - floor) * (1.0 - progress) ** float(options.get("power", 1.0))
+    elif kind in ("exponential", "warmup"):
+        decay = float(options.get("decay_rate", 0.5))
+        rate = np.maximum(base * decay ** (np.maximum(epochs - warmup, 0.0) / span), floor)
+    else:
+        rate = np.full_like(epochs, base, dtype=float)
+    if warmup:
+        start = float(options.get("warmup_start", 0.0))
+        warm = start + (base - start) * np.minimum(epochs / warmup, 1.0)
+        rate = np.where(epochs < warmup, warm, rate)
+    return rate
+
+
+def _curves_page(info: dict[str, Any], history: dict[str, list[float]]) -> Figure:
     names = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
     names += [k[4:] for k in history if k.startswith("val_") and k[4:] not in history]
-    figure = plt.figure(figsize=A4)
+    lr = learning_rate_curve(info, history)
+    figure = Figure(figsize=A4)  # not kept open by pyplot
     figure.suptitle("Training curves (train vs validation)", x=0.06, ha="left", weight="bold")
-    rows = max(len(names), 1)
+    rows = max(len(names) + (lr is not None), 1)
     for i, name in enumerate(names):
         ax = figure.add_subplot(rows, 1, i + 1)
         for key, label in ((name, "train"), (f"val_{name}", "validation")):
             values = history.get(key)
             if values:
                 ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
-        ax.axvline(info["best_epoch"], color="grey", linestyle="--", linewidth=1)
-        ax.set_ylabel(name)
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    figure.axes[-1].set_xlabel("epoch (dashed: best epoch)")
+        _epoch_axes(ax, info, name)
+    if lr is not None:
+        _lr_axes(figure.add_subplot(rows, 1, rows), info, lr)
+    if figure.axes:
+        figure.axes[-1].set_xlabel("epoch (dashed: best epoch)")
     figure.tight_layout(rect=(0, 0, 1, 0.97))
     return figure
 
 
-def _results_page(info: dict[str, Any]) -> Any:
-    from hpolab.reporting.report import ModelSection
+def _epoch_axes(ax: Axes, info: dict[str, Any], ylabel: str) -> None:
+    """Best-epoch marker, whole-epoch ticks, label, legend and grid of one panel."""
+    ax.axvline(info["best_epoch"], color="grey", linestyle="--", linewidth=1)
+    charts.integer_ticks(ax.xaxis)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
 
-    section = ModelSection(
-        model_type=info["model_type"],
-        metric=info["metric"],
-        direction=info["direction"],
-        n_trials_target=0,
-        space={},
-        trials=[],
-        test_metrics=info["test_metrics"],
-        test_outputs=info.get("test_outputs") or {},
-    )
-    figure = _test_page(section)
+
+def _lr_axes(ax: Axes, info: dict[str, Any], curve: tuple[list[float], list[float], str]) -> None:
+    epochs, rates, label = curve
+    recorded = label == "recorded"
+    ax.plot(epochs, rates, marker="o" if recorded else None, markersize=3, label=label)
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+    _epoch_axes(ax, info, "learning rate")
+
+
+def _results_page(info: dict[str, Any]) -> list[Figure]:
+    flow = PageFlow()
+    flow.new_page(f"{info['model_type']}: final model on the test split")
     outputs = info.get("test_outputs") or {}
+    charts.draw_test_split(flow, info["test_metrics"], outputs)
     if "confusion_matrix" in outputs:
-        classes = [str(c) for c in (outputs.get("classes") or [])]
+        classes = [charts.number(c, integer=True) for c in (outputs.get("classes") or [])]
         rows = [
             [name, f"{p:.3f}", f"{r:.3f}", f"{f:.3f}", str(n)]
             for name, (p, r, f, n) in zip(
                 classes, per_class_scores(np.asarray(outputs["confusion_matrix"])), strict=False
             )
         ]
-        ax = figure.add_axes((0.1, 0.05, 0.8, 0.3))
-        ax.axis("off")
-        _table(
-            ax,
-            1.0,
-            ["class", "precision", "recall", "F1", "support"],
-            rows,
-            min(0.9, 0.1 * (len(rows) + 1)),
-        )
-    return figure
+        flow.table(["class", "precision", "recall", "F1", "support"], rows)
+    return flow.figures
 
 
-def _history_page(history: dict[str, list[float]]) -> Any:
-    figure, ax = _page("Training history (sampled)")
-    ax.axis("off")
+def _history_page(history: dict[str, list[float]]) -> list[Figure]:
+    flow = PageFlow()
+    flow.new_page("Training history (sampled)")
     keys = [k for k in history if k != "learning_rate"]
     n = max((len(v) for v in history.values()), default=0)
     picks = (
@@ -257,11 +339,9 @@ def _history_page(history: dict[str, list[float]]) -> Any:
         [str(i + 1)] + [_fmt(history[k][i]) if i < len(history[k]) else "-" for k in keys]
         for i in picks
     ]
-    _table(ax, 1.0, ["epoch", *keys], rows, min(0.95, 0.03 * (len(rows) + 1)))
-    return figure
+    flow.table(["epoch", *keys], rows, row_height=0.03)
+    return flow.figures
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    return charts.number(value)
