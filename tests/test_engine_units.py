@@ -209,3 +209,18 @@ def test_a_running_trial_of_a_stopped_worker_is_failed_and_requeued(tmp_path: Pa
     assert trials[-1].params == trials[trial.number].params
     assert f"trial(s) {trial.number} were left running by a stopped process" in reporter.lines[-1]
     assert counted_trials(study) == 0, "the re-queued configuration is not counted twice"
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_atomic_writes_are_as_readable_as_the_umask_allows(tmp_path: Path, umask, mode) -> None:
+    import os
+    import stat
+
+    previous = os.umask(umask)
+    try:
+        atomic_write_json(tmp_path / "r.json", {"a": 1})
+        atomic_save(tmp_path / "m.bin", lambda tmp: tmp.write_bytes(b"model"))
+    finally:
+        os.umask(previous)
+    for name in ("r.json", "m.bin"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
