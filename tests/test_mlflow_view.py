@@ -95,37 +95,35 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root, data
 
 
-def test_the_champion_serves_raw_rows_with_mlflow_pyfunc(served) -> None:
+def test_the_champion_serves_raw_rows_with_mlflow_pyfunc(served, monkeypatch) -> None:
     import mlflow
     import numpy as np
     import pandas as pd
 
     tmp_path, data = served
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        served = mlflow.pyfunc.load_model("models:/serve-mlp@champion")
-    finally:
-        mlflow.set_tracking_uri(None)
-        mlflow.set_registry_uri(None)
+    # As a user points MLflow at the study's store; the environment is restored after
+    # (mlflow.set_registry_uri would leave it set for every later test).
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    served_model = mlflow.pyfunc.load_model("models:/serve-mlp@champion")
     frame = pd.read_csv(data)
     rows = frame.drop(columns=["label"]).head(8)
-    labels = served.predict(rows)
+    labels = served_model.predict(rows)
     assert set(np.asarray(labels)) <= {"no", "yes"}  # the original labels
     # The same predictions as the final model the study shipped, from raw rows.
     final = hpolab.load_final_model("serve", "mlp", root=tmp_path)
     assert list(labels) == list(final.predict(rows.to_numpy(dtype=np.float32)))
-    proba = served.predict(rows, params={"output": "proba"})
+    proba = served_model.predict(rows, params={"output": "proba"})
     assert np.asarray(proba).shape == (8, 2)
     assert np.allclose(np.asarray(proba).sum(axis=1), 1.0, atol=1e-4)
     # Signature and input example: raw feature columns in, labels out.
-    info = served.metadata
+    info = served_model.metadata
     assert [c.name for c in info.get_input_schema().inputs] == ["f1", "f2", "f3", "f4"]
     assert info.get_params_schema() is not None
     assert info.saved_input_example_info is not None
     with pytest.raises(Exception, match="output"):
-        served.predict(rows, params={"output": "logits"})
+        served_model.predict(rows, params={"output": "logits"})
 
 
 def test_a_retrain_of_the_same_model_adds_no_version(served) -> None:

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 from hpolab.config import StudyConfig
 from hpolab.errors import StorageError, StudyNotFoundError
 from hpolab.layout import Layout, check_name
+from hpolab.search.budget import counted_trials
 from hpolab.search.space import SearchSpace
 from hpolab.search.storage import (
     get_meta,
@@ -187,7 +188,8 @@ def model_type_status(stored: StoredStudy, model_type: str) -> dict[str, Any]:
         and t.duration is not None
     ]
     spent = sum(t.duration.total_seconds() for t in finished)  # type: ignore[union-attr]
-    done = counts["complete"] + counts["pruned"] + counts["fail"]
+    # As the budget counts: a trial failed because its worker died (re-queued) does not.
+    done = counted_trials(study) - counts["running"]
     target = cfg.study.n_trials
     remaining = max(target - done - counts["running"], 0)
     mean = spent / len(finished) if finished else None

@@ -30,6 +30,7 @@ from hpolab.errors import TrialFailed
 from hpolab.interrupts import shield
 from hpolab.layout import process_alive
 from hpolab.progress import Reporter
+from hpolab.search.budget import counted_trials
 from hpolab.search.space import SearchSpace
 from hpolab.search.storage import RequeueStaleTrial, heartbeats, take_recovered
 from hpolab.search.trial_resume import remove_finished
@@ -39,7 +40,6 @@ from hpolab.tracking import StudyTracker
 if TYPE_CHECKING:
     from hpolab.search.objective import Objective
 
-_FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 BEAT = "hpolab_beat"
 
 
@@ -103,23 +103,6 @@ class Lease:
                 thread.join(timeout=5)
 
         return beating
-
-
-def counted_trials(study: optuna.Study) -> int:
-    """Trials that use up the budget: finished, running, or failed on their own.
-
-    A configuration that fails (its loss diverges, its builder raises) records its
-    ``error`` and counts; a trial failed because its worker died (killed, host lost) has
-    none and does not, re-queued or not: crashes never eat into the budget.
-    """
-    trials = study.get_trials(deepcopy=False)
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
-    return sum(
-        1
-        for t in trials
-        if t.state in (*_FINISHED_STATES, TrialState.RUNNING)
-        or (t.state == TrialState.FAIL and t.number not in retried and "error" in t.user_attrs)
-    )
 
 
 def search_trials(

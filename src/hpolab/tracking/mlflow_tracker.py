@@ -191,7 +191,14 @@ class StudyTracker:
         existing = self.client.get_run(run_id).data.params
         fresh = [Param(k, _param_text(v)) for k, v in params.items() if k not in existing]
         if fresh:
-            self.client.log_batch(run_id, params=fresh)
+            try:
+                self.client.log_batch(run_id, params=fresh)
+            except MlflowException:
+                # Workers starting together log the same settings at the same moment:
+                # fine if what is there now is what this one would have logged.
+                now = self.client.get_run(run_id).data.params
+                if any(now.get(p.key) != p.value for p in fresh):
+                    raise
         if self.experiment_id is None:
             return
         tags = {
