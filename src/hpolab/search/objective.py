@@ -280,12 +280,7 @@ class Objective:
             model,
             data,
             hp,
-            monitor=self.cfg.study.metric,
-            direction=self.cfg.study.resolved_direction,
-            hooks=hooks,
-            verbose=self.cfg.training.verbose,
-            run_dir=run_dir,
-            extra_callbacks=[saver],
+            **self._fit_options(hooks, run_dir, [saver]),
             initial_epoch=point.epoch,
             compile=False,
             history_before=point.history,
@@ -316,14 +311,22 @@ class Objective:
             data,
             hp,
             seed=self._trial_seed(number) if seeded else None,
-            monitor=self.cfg.study.metric,
-            direction=self.cfg.study.resolved_direction,
-            hooks=hooks,
-            verbose=self.cfg.training.verbose,
-            run_dir=run_dir,
-            extra_callbacks=extra,
+            **self._fit_options(hooks, run_dir, extra),
         )
         return result
+
+    def _fit_options(
+        self, hooks: list[Any], run_dir: Path | None, extra: Sequence[Any]
+    ) -> dict[str, Any]:
+        """What every trial's training shares: the metric watched, hooks and callbacks."""
+        return {
+            "monitor": self.cfg.study.metric,
+            "direction": self.cfg.study.resolved_direction,
+            "hooks": hooks,
+            "verbose": self.cfg.training.verbose,
+            "run_dir": run_dir,
+            "extra_callbacks": extra,
+        }
 
     def _cross_validate(
         self,
