@@ -102,6 +102,26 @@ def shield(function: F) -> F:
     return shielded  # type: ignore[return-value]
 
 
+def unshielded(function: F) -> F:
+    """``function``, run with stops delivered at once even inside a shielded call (the
+    objective inside Optuna's trial bookkeeping); a stop already held is raised first."""
+
+    @functools.wraps(function)
+    def open_to_stops(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return function(*args, **kwargs)
+        depth, _State.depth = _State.depth, 0
+        try:
+            if _State.pending:
+                _State.pending = False
+                raise KeyboardInterrupt
+            return function(*args, **kwargs)
+        finally:
+            _State.depth = depth
+
+    return open_to_stops  # type: ignore[return-value]
+
+
 def shield_methods(obj: Any, base: type) -> Any:
     """Shield every public method of ``base`` on the instance ``obj`` (a storage or a
     tracking client); isinstance checks and the class itself are untouched."""

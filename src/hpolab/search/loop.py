@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 
 from hpolab.config import StudyConfig
 from hpolab.errors import TrialFailed
-from hpolab.interrupts import shield
+from hpolab.interrupts import shield, unshielded
 from hpolab.layout import process_alive
 from hpolab.progress import Reporter
 from hpolab.search.budget import counted_trials
@@ -168,10 +168,11 @@ def search_trials(
             continue
         before = len(study.trials)
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _trials_shielded():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.optimize(
-                    objective if lease is None else lease.keep(objective, storage),
+                    # Stops reach the objective at once, and wait for Optuna's bookkeeping.
+                    unshielded(objective if lease is None else lease.keep(objective, storage)),
                     n_trials=max(remaining, len(waiting), 1),
                     timeout=time_left,
                     catch=(TrialFailed,),
@@ -396,6 +397,21 @@ def settle_running(
         pending &= _running_numbers(study)
         beats = heartbeats(storage, study.study_name, sorted(pending))
         pending = {n for n in pending if beats.get(n) == first.get(n)}
+
+
+@contextlib.contextmanager
+def _trials_shielded() -> Iterator[None]:
+    """Optuna's per-trial bookkeeping (ask, run, tell) as one shielded call: a stop in
+    its own code between storage writes would leave it half-done (it then fails with
+    an error of its own instead of the interrupt)."""
+    from optuna.study import _optimize
+
+    original = _optimize._run_trial
+    _optimize._run_trial = shield(original)  # private: Optuna has no hook around a trial
+    try:
+        yield
+    finally:
+        _optimize._run_trial = original
 
 
 def _note_asked(study: optuna.Study, objective: Objective) -> None:
