@@ -232,14 +232,21 @@ def test_plots_are_built_and_logged_to_the_parent_run(root):
     drawn = json.loads(
         ok(hpolab("plots", STUDY, "--model-type", "mlp", "--json", root=root)).stdout
     )
-    assert set(drawn["mlp"]["png"]) == expected and set(drawn["mlp"]["html"]) == expected
+    assert set(drawn["mlp"]["png"]) == expected
     assert all(p.stat().st_mtime >= before[p] for p in before)
-    assert (vis / "plotly.min.js").exists()
+    # One self-contained page for the study: plotly.js inside, once, nothing loaded beside it.
+    page = Path(drawn["mlp"]["page"])
+    text = page.read_text()
+    assert page.name == f"{STUDY}_plots.html" and text.count("plotly.js v") == 1
+    assert '<script src="' not in text and not list(vis.glob("*.html"))
+    assert not (vis / "plotly.min.js").exists()
     client = MlflowClient(f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(STUDY)
     parent = client.search_runs([experiment.experiment_id], "tags.`hpolab.role` = 'study'")[0]
     logged = {a.path for a in client.list_artifacts(parent.info.run_id, "visualizations/mlp")}
     assert "visualizations/mlp/optimization_history.png" in logged
+    top = {a.path for a in client.list_artifacts(parent.info.run_id, "visualizations")}
+    assert f"visualizations/{STUDY}_plots.html" in top
     assert "val_loss" in parent.data.tags.get("mlflow.note.content", "")
 
 

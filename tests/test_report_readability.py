@@ -51,7 +51,7 @@ def study() -> optuna.Study:
 @pytest.fixture(scope="module")
 def plots(study, tmp_path_factory):
     """Every plot of ``study``, drawn with the importances computed by the plots."""
-    return build_plots(study, tmp_path_factory.mktemp("vis"), metric="val_loss", html=False)
+    return build_plots(study, tmp_path_factory.mktemp("vis"), metric="val_loss")
 
 
 @pytest.fixture(autouse=True)
@@ -135,7 +135,7 @@ def test_contour_uses_the_two_most_important_parameters(study, plots):
 def test_no_importance_chart_where_the_text_says_too_few_trials(tmp_path):
     few = _study(3)
     importance = param_importance(few)
-    plots = build_plots(few, tmp_path / "vis", metric="val_loss", html=False)
+    plots = build_plots(few, tmp_path / "vis", metric="val_loss")
     assert "param_importances" not in plots.png
     assert "at least 5" in plots.skipped["param_importances"]
     # A chart left from an earlier drawing is not put in the report either.

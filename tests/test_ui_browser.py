@@ -1,5 +1,6 @@
 """Browser tests of ``hpolab ui``: the MLflow UI lists a study's parent run and its trials,
-and optuna-dashboard names the study's objective by its metric.
+shows a pruned trial as finished (not failed) and renders the study's interactive plots;
+optuna-dashboard names the study's objective by its metric.
 
 Runs a tiny study once, serves it with ``hpolab ui --dashboard`` and checks the pages in a
 real headless Chromium (Debian's /usr/bin/chromium) driven by Playwright.
@@ -119,18 +120,27 @@ def _check_browser() -> None:
         pytest.fail(f"{CHROMIUM} is missing; {INSTALL_HINT}", pytrace=False)
 
 
+# A learning rate from 1e-5 (hardly learns) to 1e-1, random with this seed: the median
+# pruner stops some trials after their warm-up.
+CONFIG = f"""
+study: {{name: {STUDY}, sampler: random, pruner: median, n_trials: 8, seed: 3, metric: {METRIC}}}
+data: {{source: "builtin:breast_cancer"}}
+training: {{epochs: 5, patience: 5}}
+models:
+  mlp:
+    search_space:
+      hidden_layers: [[4]]
+      learning_rate: {{low: 1.0e-5, high: 1.0e-1, log: true}}
+"""
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, str]]:
     """A root with a tiny study, served by one ``hpolab ui --dashboard`` for the module."""
     _check_browser()
     root = tmp_path_factory.mktemp("webui")
-    run_cli(
-        *("--study-name", STUDY, "--data", "builtin:breast_cancer", "--models", "mlp"),
-        *("--n-trials", "3", "--epochs", "2", "--metric", METRIC, "--no-plots", "-q"),
-        root=root,
-        timeout=300,
-        check=True,
-    )
+    (root / "webui.yaml").write_text(CONFIG)
+    run_cli("--config", str(root / "webui.yaml"), "-q", root=root, timeout=300, check=True)
     with _hpolab_ui(root, root / "hpolab_ui.log") as (base, dashboard):
         yield root, base, dashboard
 
@@ -205,3 +215,60 @@ def test_dashboard_names_the_objective_by_the_study_metric(
 
     print(f"optuna-dashboard screenshot: {screenshot}")
     assert screenshot.is_file() and screenshot.stat().st_size > 0, screenshot
+
+
+def _runs(base: str, experiment_id: str) -> list[dict]:
+    body = json.dumps({"experiment_ids": [experiment_id], "max_results": 100}).encode()
+    request = urllib.request.Request(
+        f"{base}/ajax-api/2.0/mlflow/runs/search",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["runs"]
+
+
+def _tags(run: dict) -> dict[str, str]:
+    return {t["key"]: t["value"] for t in run["data"].get("tags", [])}
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ui_browser")
+def test_a_pruned_trial_reads_finished_and_the_plots_page_renders(
+    served: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    _, base, _ = served
+    query = urllib.parse.urlencode({"experiment_name": STUDY})
+    found = json.loads(_get(f"{base}/ajax-api/2.0/mlflow/experiments/get-by-name?{query}"))
+    experiment_id = found["experiment"]["experiment_id"]
+    runs = _runs(base, experiment_id)
+    pruned = [r for r in runs if _tags(r).get("hpolab.state") == "pruned"]
+    assert pruned, "the seeded study prunes at least one trial"
+    parent = next(r for r in runs if _tags(r).get("hpolab.role") == "study")
+    shots = _artifacts_dir(tmp_path)
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            run_id = pruned[0]["info"]["run_id"]
+            page.goto(f"{base}/#/experiments/{experiment_id}/runs/{run_id}")
+            # The run page's "About this run" reads Finished; Failed or Killed would be red.
+            expect(page.get_by_text("Finished", exact=True)).to_be_visible()
+            expect(page.get_by_text("Failed", exact=True)).to_have_count(0)
+            expect(page.get_by_text("Killed", exact=True)).to_have_count(0)
+            page.screenshot(path=str(shots / "mlflow_pruned_trial.png"), full_page=True)
+
+            artifact = f"visualizations/{STUDY}_plots.html"
+            parent_id = parent["info"]["run_id"]
+            page.goto(f"{base}/#/experiments/{experiment_id}/runs/{parent_id}/artifacts/{artifact}")
+            # MLflow previews HTML in an iframe; plotly draws each figure as an SVG there.
+            figures = page.frame_locator("iframe").locator(".js-plotly-plot svg.main-svg")
+            expect(figures.first).to_be_visible()
+            assert figures.count() >= 5, figures.count()
+            page.screenshot(path=str(shots / "mlflow_plots_page.png"), full_page=True)
+        finally:
+            browser.close()

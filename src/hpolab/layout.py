@@ -132,6 +132,10 @@ class Layout:
         """Files of one trial's callbacks (checkpoints, metrics log, TensorBoard)."""
         return self.results_dir(study) / "trials" / model_type / f"trial_{number}"
 
+    def plots_page(self, study: str) -> Path:
+        """The interactive plots of every model type, one self-contained HTML page."""
+        return self.results_dir(study) / f"{study}_plots.html"
+
     def report_file(self, study: str) -> Path:
         return self.results_dir(study) / f"{study}_report.pdf"
 

@@ -39,4 +39,7 @@ def run(args: argparse.Namespace) -> int:
         out.print(f"{mt}: {len(d['png'])} plots in {d['directory']}", soft_wrap=True)
         for name, reason in d["skipped"].items():
             out.print(f"  skipped {name}: {reason}")
+    pages = {d["page"] for d in drawn.values()}
+    for page in sorted(pages):
+        out.print(f"interactive plots of every model type: {page}", soft_wrap=True)
     return 0

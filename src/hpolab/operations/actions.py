@@ -117,18 +117,23 @@ def plots(
     storage: str | None = None,
     track: bool = True,
 ) -> dict[str, dict[str, Any]]:
-    """(Re)build the visualizations of each model type; log them to the parent run."""
+    """(Re)build the visualizations of each model type and the study's interactive page
+    (every model type); log them to the parent run."""
+    from hpolab.reporting.plots import PageSection
     from hpolab.reporting.results import param_importance
-    from hpolab.search.finish import draw_plots
+    from hpolab.search.finish import draw_page, draw_plots
     from hpolab.tracking import StudyTracker
 
     layout = Layout.from_root(root)
     stored = open_stored(layout, name, storage)
     out: dict[str, dict[str, Any]] = {}
-    for mt in stored.check_model_type(model_type):
+    sections: list[PageSection] = []
+    parent = tracker = None
+    for mt in stored.model_types:
         cfg = stored.config(mt)
         study = stored.studies[mt]
         importance = param_importance(study, cfg.study.seed).get("values", {})
+        sections.append(PageSection(mt, study, cfg.study.metric, importance))
         parent = stored.meta(mt).get("mlflow_parent_run_id") if track else None
         # A tracker creates the MLflow store and experiment; without a parent run in an
         # existing store there is nothing to log to, so none is made.
@@ -137,13 +142,17 @@ def plots(
             if parent and layout.tracking_db.exists()
             else None
         )
+        if mt not in stored.check_model_type(model_type):
+            continue
         drawn = draw_plots(layout, name, mt, study, cfg.study.metric, importance, tracker, parent)
         out[mt] = {
             "directory": str(drawn.directory),
             "png": {k: str(v) for k, v in drawn.png.items()},
-            "html": {k: str(v) for k, v in drawn.html.items()},
             "skipped": drawn.skipped,
         }
+    page = draw_page(layout, name, sections, tracker, parent)
+    for drawn_mt in out.values():
+        drawn_mt["page"] = str(page)
     return out
 
 

@@ -1,4 +1,4 @@
-"""Visualizations of one model type's Optuna study: PNG (matplotlib) and HTML (plotly).
+"""Visualizations of a study: PNG per model type (matplotlib), one HTML page (plotly).
 
 Thin wrappers over :mod:`optuna.visualization` and :mod:`optuna.visualization.matplotlib`:
 optimization history, parameter importances, parallel coordinates, slice, contour of the
@@ -6,12 +6,17 @@ two most important parameters, intermediate values (learning curves, pruned tria
 included) and the timeline of trials. A plot that cannot be drawn (too few trials, a
 single parameter) is skipped with the reason, never an error. The importance plot shows
 the study's stored fANOVA numbers, the ones the report's text quotes.
+
+The interactive plots of all model types share one self-contained HTML page: plotly.js
+(about 5 MB) is inlined once per study, and the page renders where relative scripts do
+not load (MLflow's artifact preview shows HTML from memory, in a sandbox).
 """
 
 from __future__ import annotations
 
+import html
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +50,15 @@ PLOTS = (
     "intermediate_values",
     "timeline",
 )
+TITLES = {
+    "optimization_history": "Optimization history",
+    "param_importances": "Parameter importance (fANOVA)",
+    "parallel_coordinate": "Parallel coordinates",
+    "slice": "Slice",
+    "contour": "Contour of the two most important parameters",
+    "intermediate_values": "Learning curves (pruned trials stop early)",
+    "timeline": "Timeline of trials",
+}
 # Above this many trials the learning curves' legend (one entry each) is left out.
 MAX_LEGEND = 12
 
@@ -55,8 +69,17 @@ class PlotSet:
 
     directory: Path
     png: dict[str, Path] = field(default_factory=dict)
-    html: dict[str, Path] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PageSection:
+    """One model type's part of the study's HTML page."""
+
+    model_type: str
+    study: optuna.Study
+    metric: str
+    importance: dict[str, float]
 
 
 class _GivenImportance(BaseImportanceEvaluator):
@@ -85,9 +108,8 @@ def build_plots(
     *,
     metric: str,
     importance: dict[str, float] | None = None,
-    html: bool = True,
 ) -> PlotSet:
-    """Draw every plot of ``study`` into ``out_dir`` (``<name>.png`` and ``<name>.html``).
+    """Draw every plot of ``study`` into ``out_dir`` as ``<name>.png``.
 
     ``importance`` (parameter -> fANOVA importance, the ``values`` of
     :func:`~hpolab.reporting.results.param_importance`) is what the importance plot shows
@@ -107,8 +129,6 @@ def build_plots(
             kwargs = _kwargs(study, name, metric, importance)
             figure = _figure(study, name, kwargs, metric)
             result.png[name] = _save_png(figure, out_dir / f"{name}.png")
-            if html:
-                result.html[name] = _html(study, name, out_dir / f"{name}.html", kwargs)
         except (ValueError, RuntimeError, TypeError) as exc:
             result.skipped[name] = f"not drawable: {str(exc).splitlines()[0][:160]}"
         finally:
@@ -251,11 +271,60 @@ def _save_png(figure: Figure, target: Path) -> Path:
     return target
 
 
-def _html(study: optuna.Study, name: str, target: Path, kwargs: dict[str, Any]) -> Path:
+def build_page(target: Path, study_name: str, sections: Sequence[PageSection]) -> Path:
+    """Write the interactive plots of every model type into one self-contained page.
+
+    A plot that cannot be drawn is listed with the reason, as in :func:`build_plots`.
+    """
+    parts: list[str] = []
+    with_script = True  # plotly.js goes into the first figure only
+    for section in sections:
+        body, with_script = _page_section(section, with_script)
+        parts.append(body)
+    links = " · ".join(
+        f'<a href="#{html.escape(s.model_type)}">{html.escape(s.model_type)}</a>' for s in sections
+    )
+    title = html.escape(f"{study_name}: visualizations")
+    page = (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{_STYLE}</style></head>\n<body><h1>{title}</h1><p>{links}</p>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target, suffix=".html") as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return target
+
+
+_STYLE = (
+    "body{font-family:sans-serif;margin:1.5em;color:#222}"
+    "h2{border-bottom:1px solid #bbb;margin-top:2em}.skipped{color:#666}"
+)
+
+
+def _page_section(section: PageSection, with_script: bool) -> tuple[str, bool]:
+    """One model type's figures as HTML, and whether plotly.js is still to be included."""
     from optuna import visualization as plotly_vis
 
-    figure = _call(plotly_vis, name, study, kwargs)
-    with atomic_path(target, suffix=".html") as tmp:
-        # One plotly.js beside the pages instead of 3.5 MB inside each; works offline.
-        figure.write_html(tmp, include_plotlyjs="directory", full_html=True)
-    return target
+    study, mt = section.study, html.escape(section.model_type)
+    reasons = _reasons(study, section.importance)
+    out = [f'<section id="{mt}"><h2>{mt} ({html.escape(section.metric)})</h2>']
+    for name in PLOTS:
+        if name not in reasons:
+            try:
+                kwargs = _kwargs(study, name, section.metric, section.importance)
+                figure = _call(plotly_vis, name, study, kwargs)
+            except (ValueError, RuntimeError, TypeError) as exc:
+                reasons[name] = f"not drawable: {str(exc).splitlines()[0][:160]}"
+                continue
+            div = figure.to_html(full_html=False, include_plotlyjs=with_script)
+            out.append(f"<h3>{TITLES[name]}</h3>{div}")
+            with_script = False
+    if reasons:
+        items = "".join(
+            f"<li>{TITLES[n]}: {html.escape(r)}</li>" for n, r in reasons.items() if n in TITLES
+        )
+        out.append(f'<p class="skipped">Not drawn:</p><ul class="skipped">{items}</ul>')
+    out.append("</section>")
+    return "".join(out), with_script

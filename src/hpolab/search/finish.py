@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -13,7 +14,7 @@ from hpolab.final_models import FinalModelRecord, FinalModelStore
 from hpolab.layout import Layout
 from hpolab.progress import Reporter
 from hpolab.reporting import ModelTypeSummary, param_importance, study_markdown
-from hpolab.reporting.plots import PlotSet, build_plots
+from hpolab.reporting.plots import PageSection, PlotSet, build_page, build_plots
 from hpolab.search.catalog import best_trial, trial_rows
 from hpolab.search.space import SearchSpace
 from hpolab.tracking import StudyTracker
@@ -156,12 +157,29 @@ def draw_plots(
     parent_id: str | None,
 ) -> PlotSet:
     """Draw one model type's visualizations and log them to the study's parent run."""
-    plots = build_plots(
-        study, layout.visualizations_dir(name, model_type), metric=metric, importance=importance
-    )
-    if tracker is not None and parent_id is not None and (plots.png or plots.html):
+    directory = layout.visualizations_dir(name, model_type)
+    # Interactive pages of older versions (one per plot, and a plotly.js beside them) are
+    # replaced by the study's page; they would be logged with the folder otherwise.
+    for old in [*directory.glob("*.html"), directory / "plotly.min.js"]:
+        old.unlink(missing_ok=True)
+    plots = build_plots(study, directory, metric=metric, importance=importance)
+    if tracker is not None and parent_id is not None and plots.png:
         tracker.log_artifacts(parent_id, plots.directory, f"visualizations/{model_type}")
     return plots
+
+
+def draw_page(
+    layout: Layout,
+    name: str,
+    sections: list[PageSection],
+    tracker: StudyTracker | None,
+    parent_id: str | None,
+) -> Path:
+    """Write the study's interactive plots page and log it to the parent run."""
+    page = build_page(layout.plots_page(name), name, sections)
+    if tracker is not None and parent_id is not None:
+        tracker.log_artifact(parent_id, page, "visualizations")
+    return page
 
 
 def log_parent_summary(

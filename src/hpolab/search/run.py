@@ -25,8 +25,15 @@ from hpolab.data import Dataset, load_dataset
 from hpolab.layout import Layout, remove_stale_temp_files
 from hpolab.progress import QuietReporter, Reporter
 from hpolab.reporting import ModelTypeSummary, write_combined_results, write_results
+from hpolab.reporting.plots import PageSection
 from hpolab.search.catalog import best_trial
-from hpolab.search.finish import draw_plots, final_model, log_parent_summary, summarize
+from hpolab.search.finish import (
+    draw_page,
+    draw_plots,
+    final_model,
+    log_parent_summary,
+    summarize,
+)
 from hpolab.search.loop import search_trials
 from hpolab.search.objective import Objective
 from hpolab.search.pool import POOL_INDEX_ENV, Pool, apply_thread_limits, limit_this_process
@@ -467,6 +474,18 @@ class _StudyContext:
         )
         self.reporter.message(f"{mt}: plots in {self.layout.visualizations_dir(name, mt)}")
 
+    def _plots_page(self, outcome: _Outcome) -> None:
+        """The study's interactive plots, every model type of this run on one page."""
+        metric, name = self.cfg.study.metric, self.cfg.study.name
+        sections = [
+            PageSection(mt, study, metric, summary.param_importance.get("values", {}))
+            for mt, study in outcome.studies.items()
+            if (summary := outcome.summaries.get(mt)) is not None
+        ]
+        if sections:
+            page = draw_page(self.layout, name, sections, self.tracker, self.parent_id)
+            self.reporter.message(f"interactive plots: {page}")
+
     def write_study_results(self, outcome: _Outcome) -> None:
         """Combined results and the parent run's summary, by one worker only (elected).
 
@@ -482,6 +501,8 @@ class _StudyContext:
             self._refresh_others(outcome)
             name = self.cfg.study.name
             write_combined_results(self.layout.combined_results_file(name), name, outcome.summaries)
+            if self.cfg.study.plots:
+                self._plots_page(outcome)
             if self.tracker is not None and self.parent_id is not None:
                 log_parent_summary(
                     self.tracker, self.parent_id, outcome.summaries, self.layout, name
