@@ -159,8 +159,10 @@ def test_pruners_by_name() -> None:
 
 
 def test_default_metric_follows_the_task_only_when_the_default_data_was_replaced() -> None:
+    assert load_config(None).data.spectrogram is not None  # the default study's windows
     replaced = load_config(None, data="builtin:diabetes")
     assert replaced.study.metric == "val_accuracy"
+    assert replaced.data.spectrogram is None and not replaced.data.options
     assert replaced.for_task("classification").study.metric == "val_accuracy"
     later = load_config(replaced, **{"training.epochs": 3})  # flag kept through overrides
     assert later.for_task("regression").study.metric == "val_rmse"

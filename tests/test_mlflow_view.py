@@ -163,3 +163,35 @@ def test_a_retrain_of_the_same_model_adds_no_version(served) -> None:
     (out / "final_model_mlp.keras").write_bytes(b"changed")
     with pytest.raises(FinalModelError, match="checksum"):
         hpolab.load_final_model(out)
+
+
+def test_a_spectrogram_model_serves_raw_windows_with_a_signature(tmp_path, monkeypatch) -> None:
+    import mlflow
+    import numpy as np
+
+    from hpolab.data.sources import make_leak_dataset
+
+    config = {
+        "study": {"name": "spec", "n_trials": 1, "metric": "val_accuracy", "plots": False},
+        "data": {
+            "source": "builtin:leak",
+            "options": {"n_samples": 200},
+            "spectrogram": {"frame_length": 32, "frame_step": 8},
+        },
+        "training": {"epochs": 2},
+        "models": {"mlp": {"search_space": {"hidden_layers": [[8]]}}},
+    }
+    hpolab.run_study(config, root=tmp_path, quiet=True)
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    served_model = mlflow.pyfunc.load_model("models:/spec-mlp@champion")
+    # Raw windows in, as recorded (3 channels x 128 samples); the spectrogram is inside.
+    inputs = served_model.metadata.get_input_schema().inputs
+    assert inputs[0].shape == (-1, 128, 3)
+    assert served_model.metadata.saved_input_example_info is not None
+    windows, _, _, _ = make_leak_dataset(n_samples=6, seed=1)
+    labels = served_model.predict(windows.astype(np.float64))
+    final = hpolab.load_final_model("spec", "mlp", root=tmp_path)
+    assert list(labels) == list(final.predict(windows))
+    assert set(labels) <= {"leak", "no_leak"}

@@ -728,8 +728,11 @@ def load_config(
             raw["models"] = _select_models(raw.get("models"), value)
             continue
         if key == "data" and value != raw.get("data", {}).get("source"):
-            # Options describe the built-in dataset being replaced, not the new source.
+            # Options describe the built-in dataset being replaced, not the new source; so
+            # does the default study's spectrogram of its sensor windows.
             raw.get("data", {}).pop("options", None)
+            if source is None:
+                raw.get("data", {}).pop("spectrogram", None)
         dotted = OVERRIDE_PATHS.get(key, key)
         if "." not in dotted and dotted != "models":
             raise ConfigError(f"unknown override {key!r}; known: {', '.join(OVERRIDE_PATHS)}")

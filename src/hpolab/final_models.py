@@ -60,6 +60,8 @@ class Sidecar:
     )
     versions: dict[str, str] = field(default_factory=dict)
     registered_model: dict[str, Any] | None = None
+    # The test score beside a trivial model's (training.evaluation.baseline_comparison).
+    baseline: dict[str, Any] | None = None
     # Keys this version does not know (written by a newer one): kept, written back as read.
     extras: dict[str, Any] = field(default_factory=dict, repr=False)
 

@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hpolab.operations import best
+    from hpolab.reporting.summary import baseline_warning
 
     found = best(args.study, args.model_type, args.root, args.storage)
     if args.json:
@@ -47,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
                 markup=False,
             )
             out.print(f"  test: {tests}", soft_wrap=True)
+            warning = baseline_warning(mt, b.get("baseline"))
+            if warning:
+                out.print(f"  [yellow]warning:[/] {warning}", soft_wrap=True)
         else:
             out.print(
                 f"  no final model yet: hpolab retrain {args.study} --model-type {mt}",

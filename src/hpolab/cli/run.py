@@ -185,8 +185,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def print_summary(result, layout, reporter) -> None:  # noqa: ANN001 - rich objects
+    from hpolab.reporting.summary import baseline_warning
+
     console = reporter.console
     console.print(summary_table(result))
+    for name, m in result.models.items():
+        warning = baseline_warning(name, m.baseline)
+        if warning:
+            console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     rel = _relative
     others = result.study_new_trials - result.new_trials
     shared = f" (and {others} by other workers)" if others > 0 else ""

@@ -115,6 +115,7 @@ class Dataset:
 
     def preprocessing(self) -> dict[str, Any]:
         """What a consumer of the final model needs to prepare inputs and read outputs."""
+        prep = self.info.get("preprocessing") or {}
         return {
             "task": self.task,
             "input_shape": list(self.input_shape),
@@ -123,7 +124,9 @@ class Dataset:
             "target_scaler": self.target_scaler.to_dict() if self.target_scaler else None,
             "classes": self.classes,
             # Windows given to the model are turned into these spectrograms first.
-            "spectrogram": (self.info.get("preprocessing") or {}).get("settings"),
+            "spectrogram": prep.get("settings"),
+            # The shape of one raw input row (a window before its spectrogram).
+            "raw_input_shape": prep.get("raw_input_shape") or list(self.input_shape),
         }
 
     def summary(self) -> str:
@@ -223,6 +226,7 @@ class _SpectrogramPreparer:
             "preprocessing": {
                 "kind": "spectrogram",
                 "settings": spec.__dict__.copy(),
+                "raw_input_shape": [int(d) for d in self.X.shape[1:]],
                 "source": done.source,
                 "seconds": round(done.seconds, 4),
                 "cache_key": done.key,

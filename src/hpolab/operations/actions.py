@@ -201,6 +201,7 @@ def _report_section(
         importance=param_importance(study, cfg.study.seed),
         test_metrics={} if final is None else final.sidecar.test_metrics,
         test_outputs={} if final is None else final.sidecar.test_outputs,
+        baseline=None if final is None else final.sidecar.baseline,
         plots={p.stem: p for p in sorted(plot_dir.glob("*.png"), key=_plot_order)},
     )
 

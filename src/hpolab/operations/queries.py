@@ -73,6 +73,7 @@ def best(
             "final_model": None if final is None else str(final.model_path),
             "final_model_trial": None if final is None else final.sidecar.best_trial,
             "test_metrics": {} if final is None else final.sidecar.test_metrics,
+            "baseline": None if final is None else final.sidecar.baseline,
         }
     return out
 

@@ -26,6 +26,7 @@ from hpolab.layout import atomic_path  # noqa: E402
 from hpolab.reporting import charts  # noqa: E402
 from hpolab.reporting.pages import MUTED, PageFlow  # noqa: E402
 from hpolab.reporting.results import ranked_importance  # noqa: E402
+from hpolab.reporting.summary import baseline_warning  # noqa: E402
 
 # The report draws the importance chart itself, from the numbers its text quotes.
 DRAWN_IN_REPORT = ("param_importances",)
@@ -48,6 +49,8 @@ class ModelSection:
     test_metrics: dict[str, float] = field(default_factory=dict)
     test_outputs: dict[str, Any] = field(default_factory=dict)
     plots: dict[str, Path] = field(default_factory=dict)
+    # The final model's test score beside a trivial model's (majority class / mean).
+    baseline: dict[str, Any] | None = None
 
     def count(self, state: str) -> int:
         return sum(1 for t in self.trials if t["state"] == state)
@@ -118,7 +121,21 @@ def _model_notes(s: ModelSection) -> list[str]:
         out.append("The budget looks sufficient.")
     else:
         out.append("The budget looks too small: resume with a larger --n-trials.")
-    return out
+    return out + _baseline_notes(s)
+
+
+def _baseline_notes(s: ModelSection) -> list[str]:
+    """Whether the final model beats a trivial one on the test split (warning if not)."""
+    b = s.baseline
+    if not b:
+        return []
+    warning = baseline_warning(s.model_type, b)
+    if warning:
+        return [f"Warning: {warning.split(': ', 1)[1]}."]
+    return [
+        f"On the test split the final model beats a {b['baseline']} baseline "
+        f"({b['metric']} {b['model_value']:.4g} vs {b['baseline_value']:.4g})."
+    ]
 
 
 def build_report(

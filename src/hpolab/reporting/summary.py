@@ -31,6 +31,7 @@ class ModelTypeSummary:
     last_run_timing: dict[str, Any] = field(default_factory=dict)
     final_model: dict[str, Any] | None = None
     test_metrics: dict[str, float] | None = None
+    baseline: dict[str, Any] | None = None
 
     @staticmethod
     def count_states(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -50,17 +51,38 @@ class ModelTypeSummary:
         }
 
     def set_final_model(
-        self, model: str, sidecar: str, mlflow_run_id: str | None, test_metrics: dict[str, float]
+        self,
+        model: str,
+        sidecar: str,
+        mlflow_run_id: str | None,
+        test_metrics: dict[str, float],
+        baseline: dict[str, Any] | None = None,
     ) -> None:
         self.final_model = {"model": model, "sidecar": sidecar, "mlflow_run_id": mlflow_run_id}
         self.test_metrics = test_metrics
+        self.baseline = baseline
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (no ``final_model`` / ``test_metrics`` keys without a final model)."""
+        """The JSON form (no ``final_model`` / ``test_metrics`` / ``baseline`` keys without a
+        final model)."""
         raw = asdict(self)
         if self.final_model is None:
-            del raw["final_model"], raw["test_metrics"]
+            del raw["final_model"], raw["test_metrics"], raw["baseline"]
+        elif self.baseline is None:
+            del raw["baseline"]
         return raw
+
+
+def baseline_warning(model_type: str, comparison: dict[str, Any] | None) -> str | None:
+    """One line saying that ``model_type``'s final model is no better than a trivial one."""
+    if not comparison or comparison.get("beats_baseline", True):
+        return None
+    return (
+        f"{model_type}: the final model does not beat a {comparison['baseline']} baseline "
+        f"on the test split ({comparison['metric']} {comparison['model_value']:.4g} vs "
+        f"{comparison['baseline_value']:.4g}): it has learned nothing useful; widen the "
+        "search, train longer or check the features"
+    )
 
 
 def best_mark_legend(metric: str, direction: str) -> str:
@@ -101,4 +123,7 @@ def study_markdown(summaries: dict[str, ModelTypeSummary]) -> str:
     text = header + "\n\n" + "\n".join(lines)
     if marked is not None:
         text += f"\n\n\\* {best_mark_legend(metric, direction)}"
+    warnings = [w for mt, s in summaries.items() if (w := baseline_warning(mt, s.baseline))]
+    if warnings:
+        text += "\n\n" + "\n".join(f"**Warning:** {w}." for w in warnings)
     return text

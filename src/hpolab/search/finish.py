@@ -111,6 +111,7 @@ def final_model(
         record.sidecar.mlflow_run_id,
         record.sidecar.retrain_seconds,
         registered_version=version,
+        baseline=record.sidecar.baseline,
     )
 
 

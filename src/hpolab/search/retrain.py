@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -17,7 +18,12 @@ from hpolab.data.dataset import Dataset
 from hpolab.final_models import FinalModelRecord, FinalModelStore, Sidecar
 from hpolab.models import model_file_suffix
 from hpolab.search.space import SearchSpace
-from hpolab.training.evaluation import evaluate_model, rounded, test_split_outputs
+from hpolab.training.evaluation import (
+    baseline_comparison,
+    evaluate_model,
+    rounded,
+    test_split_outputs,
+)
 from hpolab.training.fit import build_and_fit, clear_keras, training_params
 from hpolab.training.saving import library_versions, save_model
 
@@ -36,6 +42,7 @@ class FinalModelInfo:
     seconds: float
     reused: bool = False
     registered_version: str | None = None
+    baseline: dict[str, Any] | None = None
 
 
 def existing_final(
@@ -55,6 +62,7 @@ def existing_final(
         0.0,
         reused=True,
         registered_version=(sidecar.registered_model or {}).get("version"),
+        baseline=sidecar.baseline,
     )
 
 
@@ -91,6 +99,7 @@ def retrain_best(
             verbose=cfg.training.verbose,
         )
         seconds = time.perf_counter() - start
+        test_metrics = rounded(evaluate_model(model, data, data.X_test, data.y_test))
         sidecar = Sidecar(
             study=cfg.study.name,
             model_type=model_type,
@@ -100,7 +109,7 @@ def retrain_best(
             direction=cfg.study.resolved_direction,
             params=params,
             training={k: hp[k] for k in _SIDECAR_TRAINING_KEYS},
-            test_metrics=rounded(evaluate_model(model, data, data.X_test, data.y_test)),
+            test_metrics=test_metrics,
             n_test_samples=int(len(data.X_test)),
             test_outputs=test_split_outputs(model, data),
             preprocessing=data.preprocessing(),
@@ -108,6 +117,7 @@ def retrain_best(
             trial_mlflow_run_id=trial.user_attrs.get("mlflow_run_id"),
             retrain_seconds=round(seconds, 2),
             versions=library_versions(),
+            baseline=baseline_comparison(data, test_metrics, cfg.study.metric),
         )
         suffix = model_file_suffix(model_type)
         return store.write(sidecar, lambda tmp: save_model(model, tmp), suffix=suffix)

@@ -71,6 +71,8 @@ class ModelTypeResult:
     test_metrics: dict[str, float] = field(default_factory=dict)
     mlflow_run_id: str | None = None
     registered_version: str | None = None
+    # The final model's test score beside a trivial model's (majority class / mean).
+    baseline: dict[str, Any] | None = None
 
 
 @dataclass
@@ -396,7 +398,11 @@ class _StudyContext:
                 self._plots(mt, study, summary)
             # For the combined results, written by whichever worker wins that election.
             if summary.final_model:
-                published = {"where": summary.final_model, "test_metrics": summary.test_metrics}
+                published = {
+                    "where": summary.final_model,
+                    "test_metrics": summary.test_metrics,
+                    "baseline": summary.baseline,
+                }
                 self.elections.publish(key, _FINAL, published)
             study.set_user_attr(_FINISHED, self._finish_record(study))
         outcome.finished_here.add(mt)
@@ -447,6 +453,7 @@ class _StudyContext:
                 str(final.sidecar_path),
                 final.mlflow_run_id,
                 final.test_metrics,
+                final.baseline,
             )
         write_results(results_path, summary)
         # A reused final model's run already holds the results of the run that made it.
@@ -529,6 +536,7 @@ class _StudyContext:
             if final:
                 summary.final_model = final["where"]
                 summary.test_metrics = final["test_metrics"]
+                summary.baseline = final.get("baseline")
             outcome.summaries[mt] = summary
 
 
@@ -556,4 +564,5 @@ def _model_result(
         test_metrics=final.test_metrics if final else {},
         mlflow_run_id=final.mlflow_run_id if final else None,
         registered_version=final.registered_version if final else None,
+        baseline=final.baseline if final else None,
     )

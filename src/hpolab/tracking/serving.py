@@ -71,10 +71,20 @@ def raw_features(model_input: Any, preprocessing: dict[str, Any]) -> np.ndarray:
     if hasattr(model_input, "columns") and columns and set(columns) <= set(model_input.columns):
         return np.asarray(model_input[columns], dtype=np.float32)
     X = np.asarray(model_input, dtype=np.float32)
-    shape = preprocessing.get("input_shape")
-    if shape and not preprocessing.get("spectrogram") and X.shape[1:] != tuple(shape):
+    shape = raw_shape(preprocessing)
+    if shape and X.shape[1:] != shape:
         X = X.reshape((len(X), *shape))
     return X
+
+
+def raw_shape(preprocessing: dict[str, Any]) -> tuple[int, ...] | None:
+    """The shape of one raw input row: a window before its spectrogram, or the model's
+    input; None for a spectrogram model of a version that did not keep it."""
+    if preprocessing.get("raw_input_shape"):
+        return tuple(preprocessing["raw_input_shape"])
+    if preprocessing.get("spectrogram"):
+        return None
+    return tuple(preprocessing["input_shape"]) if preprocessing.get("input_shape") else None
 
 
 def save_pyfunc(folder: Path, model_path: Path, sidecar_path: Path) -> str:
@@ -110,14 +120,17 @@ def _save(folder: Path, model_path: Path, sidecar_path: Path, signature: Any, ex
 
 
 def input_example(preprocessing: dict[str, Any]) -> Any:
-    """Two raw rows of realistic magnitude (the training mean, and half a standard
-    deviation above it); None when raw inputs are windows turned into spectrograms, whose
-    raw shape the sidecar does not keep."""
+    """Two raw rows of realistic magnitude: the training mean, and half a standard
+    deviation above it; for windows turned into spectrograms (their raw scale is not
+    kept), silence and unit noise. None when the raw shape is unknown."""
     from hpolab.data.dataset import Scaler
 
-    if preprocessing.get("spectrogram") or not preprocessing.get("feature_scaler"):
+    shape = raw_shape(preprocessing)
+    if shape is None or not preprocessing.get("feature_scaler"):
         return None
-    shape = tuple(preprocessing["input_shape"])
+    if preprocessing.get("spectrogram"):
+        noise = np.random.default_rng(0).normal(size=shape)
+        return np.stack([np.zeros(shape), noise]).astype(np.float64)
     scaler = Scaler.from_dict(preprocessing["feature_scaler"])
     rows = scaler.inverse(np.stack([np.zeros(shape), np.full(shape, 0.5)])).astype(np.float64)
     columns = preprocessing.get("feature_names") or []
