@@ -284,7 +284,8 @@ sys.argv = {argv!r}
 from {module} import main
 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
     code = main()
-heavy = sorted(m for m in ("tensorflow", "keras", "mlflow") if m in sys.modules)
+HEAVY = ("tensorflow", "keras", "mlflow", "sklearn", "matplotlib")
+heavy = sorted(m for m in HEAVY if m in sys.modules)
 print(code, ",".join(heavy) or "none")
 """
 

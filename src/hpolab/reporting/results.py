@@ -8,11 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.importance import (
-    FanovaImportanceEvaluator,
-    PedAnovaImportanceEvaluator,
-    get_param_importances,
-)
 
 from hpolab.layout import atomic_write_json
 from hpolab.reporting.summary import ModelTypeSummary
@@ -38,6 +33,10 @@ def param_importance(study: optuna.Study, seed: int | None = 0) -> dict[str, Any
             "note": f"{n} complete trials; at least {MIN_TRIALS_FOR_IMPORTANCE} "
             "are needed to estimate parameter importance",
         }
+    # Imported here: optuna.importance imports scikit-learn, which commands that only
+    # read results (best, status) need not pay for.
+    from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
+
     result: dict[str, Any] = {
         "values": _importance(study, FanovaImportanceEvaluator(seed=seed)),
         "method": "fanova",
@@ -65,6 +64,8 @@ def ranked_importance(importance: dict[str, Any]) -> list[tuple[str, float]]:
 
 
 def _importance(study: optuna.Study, evaluator: Any) -> dict[str, float]:
+    from optuna.importance import get_param_importances
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PED-ANOVA is marked experimental
