@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -241,6 +242,12 @@ def test_pool_of_four_on_a_fresh_root(tmp_path: Path) -> None:
     )
     assert len({t.user_attrs["worker"]["index"] for t in trials}) >= 2
     assert "by other workers" in proc.stdout
+    # Not a terminal: a plain line for every ended trial, the other workers' ones included.
+    for t in trials:
+        assert re.search(rf"^mlp +trial +{t.number} +{t.state.name.lower()}", proc.stdout, re.M), (
+            t.number,
+            proc.stdout,
+        )
 
 
 @pytest.mark.slow

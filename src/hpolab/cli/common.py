@@ -11,15 +11,19 @@ from typing import Any
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+# Set by --verbose; inherited by worker processes, which then keep library logging too.
+VERBOSE_ENV = "HPOLAB_VERBOSE"
 
 
 def quiet_libraries(verbose: bool = False) -> None:
     """Silence TensorFlow's start-up chatter before it is imported, unless ``verbose``.
 
     Called before any command imports TensorFlow; idempotent. ``--verbose`` leaves every
-    library as it is, for debugging an installation.
+    library as it is, for debugging an installation; it is passed on to the workers a
+    study starts (``--workers N``) through ``HPOLAB_VERBOSE``.
     """
-    if verbose:
+    if verbose or os.environ.get(VERBOSE_ENV) == "1":
+        os.environ[VERBOSE_ENV] = "1"
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")

@@ -134,16 +134,14 @@ def search_trials(
     reporter.start(mt, target, min(counted_trials(study), target))
     deadline = time.monotonic() + cfg.study.timeout if cfg.study.timeout else None
 
+    shown = {t.number for t in study.get_trials(deepcopy=False, states=_ENDED)}
+
     def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         _report_recovered(study, storage, tracker, reporter)
         if trial.state == TrialState.FAIL:
             reason = trial.user_attrs.get("error", "see the trial's MLflow run")
             reporter.message(f"{mt}: trial {trial.number} failed: {reason}")
-        seconds = trial.duration.total_seconds() if trial.duration else None
-        finished = getattr(reporter, "trial_finished", None)  # optional for own reporters
-        if finished is not None:
-            state = trial.state.name.lower()
-            finished(mt, trial.number, state, trial.value, best_or_none(study), seconds)
+        _report_ended(study, trial, shown, reporter, mt)
         counted = counted_trials(study)
         reporter.trial_done(mt, min(counted, target), best_or_none(study))
         # Other workers sharing the storage also add trials: stop at the shared budget.
@@ -164,6 +162,7 @@ def search_trials(
             # The study is done only when no other worker still runs a trial: one of a
             # worker that died is recovered (re-queued) once stale, and run here.
             if not _wait_for_others(study, storage, tracker, reporter, time_left, lease):
+                _report_ended(study, None, shown, reporter, mt)  # ended while waiting
                 break
             continue
         before = len(study.trials)
@@ -185,6 +184,31 @@ def search_trials(
         if len(study.trials) == before:
             break
     _remove_finished_checkpoints(study, objective)
+
+
+_ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def _report_ended(
+    study: optuna.Study,
+    trial: optuna.trial.FrozenTrial | None,
+    shown: set[int],
+    reporter: Reporter,
+    mt: str,
+) -> None:
+    """Tell the reporter of ``trial`` and of those other workers ended since the last one,
+    so a log (``--workers N``, workers on other hosts) has a line for every trial."""
+    finished = getattr(reporter, "trial_finished", None)  # optional for own reporters
+    if finished is None:
+        return
+    ended = [t for t in study.get_trials(deepcopy=False, states=_ENDED) if t.number not in shown]
+    if trial is not None and trial.number not in shown and trial not in ended:
+        ended.append(trial)  # Optuna calls back before the storage shows the state
+    best = best_or_none(study)
+    for t in sorted(ended, key=lambda t: t.number):
+        shown.add(t.number)
+        seconds = t.duration.total_seconds() if t.duration else None
+        finished(mt, t.number, t.state.name.lower(), t.value, best, seconds)
 
 
 def _remove_finished_checkpoints(study: optuna.Study, objective: Objective) -> None:
