@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpolab.config import StudyConfig, load_config
+from hpolab.errors import ConfigError
 from hpolab.layout import Layout
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 def run_study(
     config: str | os.PathLike[str] | Mapping[str, Any] | StudyConfig | None = None,
     *,
+    data: Any = None,
     root: str | os.PathLike[str] | None = None,
     reset: bool = False,
     quiet: bool = False,
@@ -38,7 +40,11 @@ def run_study(
 
     Args:
         config: a YAML path, a mapping, a :class:`~hpolab.config.StudyConfig`, or ``None``
-            for the built-in default study.
+            for the built-in default study. In a mapping, ``models.<name>.builder`` may be
+            a function (``build(hp)`` or ``build(params, input_shape, n_outputs, task)``)
+            and ``data`` may be in-memory data, as for ``data=``.
+        data: in-memory data instead of ``data.source``: ``(X, y)`` arrays,
+            ``{"X": X, "y": y}``, or a pandas DataFrame holding the ``data.target`` column.
         root: directory holding ``hpo_studies/``, ``hpo_results/``, ``models/`` and
             ``mlruns/`` (default: ``$HPOLAB_ROOT`` or the current directory).
         reset: delete the stored study, its results, models and MLflow runs first.
@@ -59,7 +65,7 @@ def run_study(
     from hpolab.interrupts import stops_as_interrupts
     from hpolab.progress import QuietReporter, RichReporter
 
-    cfg = load_config(config, **overrides)
+    cfg = load_config(_with_memory_data(config, data), **overrides)
     # The search imports TensorFlow: only once the config is known to be valid, so a
     # config error is reported at once.
     from hpolab.search.run import run_study as _run
@@ -78,6 +84,64 @@ def run_study(
             worker_index=worker_index,
             finish=finish,
         )
+
+
+def _with_memory_data(config: Any, data: Any) -> Any:
+    """``config`` with in-memory data (from ``data=`` or its ``data`` key) registered as a
+    ``memory:<digest>`` source; the digest keeps a resumed study's source the same."""
+    from hpolab.data.user import register_memory
+
+    inline = None
+    if isinstance(config, Mapping):
+        given = config.get("data")
+        if _is_in_memory(given):
+            inline = given
+    if data is None and inline is None:
+        return config
+    if data is not None and inline is not None:
+        raise ConfigError("data: given both as data= and in the config's data; keep one")
+    held = data if data is not None else inline
+    section: dict[str, Any] = {}
+    if isinstance(held, Mapping) and "X" in held:
+        section = {k: v for k, v in held.items() if k not in ("X", "y")}
+        held = {"X": held["X"], "y": held.get("y")}
+    section["source"] = register_memory(_digest(held), held)
+    for part in ("validation", "test"):  # KerasTuner's validation_data, in memory too
+        if _is_in_memory(section.get(part)):
+            section[part] = register_memory(_digest(section[part]), section[part])
+    raw = dict(config) if isinstance(config, Mapping) else {}
+    if config is not None and not isinstance(config, Mapping):
+        raise ConfigError("data=: pass in-memory data with a config mapping (or none)")
+    base = raw.get("data") if isinstance(raw.get("data"), Mapping) and inline is None else {}
+    raw["data"] = {**dict(base or {}), **section}
+    return raw
+
+
+def _is_in_memory(value: Any) -> bool:
+    if value is None or isinstance(value, (str, os.PathLike)):
+        return False
+    if hasattr(value, "columns") or isinstance(value, tuple):
+        return True
+    return isinstance(value, Mapping) and "X" in value
+
+
+def _digest(held: Any) -> str:
+    """A short digest of in-memory data, as its source name."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    if hasattr(held, "columns"):
+        import pandas as pd
+
+        digest.update(",".join(map(str, held.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(held, index=False).to_numpy().tobytes())
+    else:
+        pairs = held.items() if isinstance(held, Mapping) else enumerate(held)
+        for _, array in pairs:
+            digest.update(np.ascontiguousarray(np.asarray(array)).tobytes())
+    return digest.hexdigest()[:16]
 
 
 @dataclass

@@ -27,6 +27,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -232,6 +233,11 @@ class StudySection(_Strict):
     grace_period: int | None = Field(default=None, ge=1)
     max_retries: int = Field(default=3, ge=0)
     plots: bool = Field(default=True, description="draw the visualizations after the search")
+    code_path: str | None = Field(
+        default=None,
+        description="folder the user's modules (models.<type>.builder, a data loader) are "
+        "imported from; default: the config's folder, then the working directory",
+    )
     trial_checkpoints: int | Literal["auto", "off"] = Field(
         default="auto",
         description="how often a Keras trial saves its resume checkpoint: auto (when "
@@ -318,10 +324,26 @@ class DataSection(_Strict):
     windows: WindowSection | None = None
     spectrogram: SpectrogramSection | None = None
     cache: bool = Field(default=True, description="keep preprocessed arrays (spectrograms) on disk")
+    validation: str | None = Field(
+        default=None,
+        description="the validation rows: a file or a module:function loader with the "
+        "source's columns (default: a random val_size of the source)",
+    )
+    test: str | None = Field(
+        default=None, description="the test rows, as validation (default: random test_size)"
+    )
+    split_column: str | None = Field(
+        default=None,
+        description="a column naming each row's part: train, validation or test",
+    )
     cv: CVSection | None = None
 
     @model_validator(mode="after")
     def _splits_fit(self) -> DataSection:
+        if self.split_column is not None and (self.validation or self.test):
+            raise ValueError(
+                "split_column and validation/test sources both say which rows are which; keep one"
+            )
         if self.val_size + self.test_size >= 0.9:
             raise ValueError(
                 f"val_size + test_size = {self.val_size + self.test_size:.2f} leaves too little "
@@ -512,10 +534,30 @@ def _move(target: dict[str, Any], guide: str, own: str, value: Any, into: str = 
 
 
 class ModelSpec(_Strict):
-    """The search space of one model type."""
+    """The search space of one model type, and the builder of a model of the user's own."""
 
     search_space: dict[str, ParamSpec] = Field(default_factory=dict)
     param_grid: dict[str, list[Any]] = Field(default_factory=dict)
+    builder: Any = Field(
+        default=None,
+        description="module:function building the user's own Keras model: "
+        "build(params, input_shape, n_outputs, task) or build(hp); from Python, a callable",
+    )
+
+    @field_validator("builder")
+    @classmethod
+    def _builder_form(cls, value: Any) -> Any:
+        from hpolab.user_code import is_function_path
+
+        if value is None or callable(value) or is_function_path(value):
+            return value
+        raise ValueError(f"{value!r} is not 'module:function' (e.g. my_models:build)")
+
+    @field_serializer("builder", when_used="json")
+    def _builder_text(self, value: Any) -> Any:
+        from hpolab.user_code import describe_callable
+
+        return describe_callable(value) if callable(value) else value
 
     @model_validator(mode="after")
     def _merge_grid(self) -> ModelSpec:
@@ -587,9 +629,17 @@ class StudyConfig(_Strict):
         if not models:
             raise ValueError("at least one model type is needed")
         known = available_models()
-        for name in models:
-            if name not in known:
-                raise ValueError(f"unknown model type {name!r}; available: {', '.join(known)}")
+        for name, spec in models.items():
+            if spec.builder is not None and name in known:
+                raise ValueError(
+                    f"{name}: a builder of your own needs a name of its own; {name!r} is "
+                    "hpolab's model type"
+                )
+            if spec.builder is None and name not in known:
+                raise ValueError(
+                    f"unknown model type {name!r}; available: {', '.join(known)}, or give "
+                    f"models.{name}.builder: module:function for a model of your own"
+                )
         return models
 
     @model_validator(mode="after")
@@ -597,6 +647,8 @@ class StudyConfig(_Strict):
         from hpolab.models.registry import accepted_params, default_search_space
 
         for model_type, spec in self.models.items():
+            if spec.builder is not None:
+                continue  # the user's builder takes what its space names (checked at start)
             if not spec.search_space and not spec.param_grid:
                 # A model named without a space searches its builder's default space.
                 spec.search_space = {
@@ -712,7 +764,7 @@ def load_config(
     elif source is None:
         raw = _parse_yaml(default_config_text(), origin)
     elif isinstance(source, Mapping):
-        raw = json.loads(json.dumps(dict(source)))
+        raw = _plain_copy(source)
         origin = "config"
     else:
         path = Path(source)
@@ -720,6 +772,7 @@ def load_config(
         if not path.is_file():
             raise ConfigError(f"--config: file {str(path)!r} does not exist")
         raw = _parse_yaml(path.read_text(encoding="utf-8"), origin)
+        _default_code_path(raw, path)
     replaced_source = overrides.get("data") not in (None, raw.get("data", {}).get("source"))
     for key, value in overrides.items():
         if value is None:
@@ -747,6 +800,52 @@ def load_config(
     elif source is None:
         cfg._default_metric = replaced_source and not metric_given
     return cfg
+
+
+def _plain_copy(source: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON-plain copy of a config mapping; builder functions are kept as they are."""
+    models = source.get("models")
+    builders = {}
+    if isinstance(models, Mapping):
+        builders = {
+            name: spec["builder"]
+            for name, spec in models.items()
+            if isinstance(spec, Mapping) and callable(spec.get("builder"))
+        }
+    plain = {**source}
+    if builders:
+        plain["models"] = {
+            name: {k: v for k, v in spec.items() if not (k == "builder" and name in builders)}
+            if isinstance(spec, Mapping)
+            else spec
+            for name, spec in models.items()  # type: ignore[union-attr]
+        }
+    try:
+        raw = json.loads(json.dumps(plain))
+    except TypeError as exc:
+        raise ConfigError(f"config: {exc}; give files, loaders or data=") from None
+    for name, builder in builders.items():
+        raw["models"][name]["builder"] = builder
+    return raw
+
+
+def _default_code_path(raw: Any, path: Path) -> None:
+    """User modules named by a config file are found beside it unless it says otherwise."""
+    from hpolab.user_code import is_function_path
+
+    if not isinstance(raw, dict):
+        return
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    models = raw.get("models") if isinstance(raw.get("models"), dict) else {}
+    named = [data.get(k) for k in ("source", "validation", "test")] + [
+        m.get("builder") for m in models.values() if isinstance(m, dict)
+    ]
+    study = raw.setdefault("study", {}) if isinstance(raw.get("study", {}), dict) else {}
+    given = study.get("code_path")
+    if isinstance(given, str) and given and not Path(given).expanduser().is_absolute():
+        study["code_path"] = str((path.resolve().parent / given).resolve())  # beside it
+    elif any(is_function_path(n) for n in named) and not given:
+        study["code_path"] = str(path.resolve().parent)
 
 
 def _select_models(models: Any, wanted: str | list[str]) -> dict[str, Any]:

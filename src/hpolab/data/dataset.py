@@ -18,7 +18,8 @@ from sklearn.model_selection import train_test_split
 from hpolab.config import PREPROCESSING_KEYS, DataSection
 from hpolab.data.fingerprint import fingerprint_arrays
 from hpolab.data.signals import SpectrogramCache, SpectrogramSpec, make_windows
-from hpolab.data.sources import load_source
+from hpolab.data.sources import load_table
+from hpolab.data.splits import UNDECIDED, check_parts, parts_digest, split_indices
 from hpolab.errors import DataError
 
 # Integer targets with at most this many distinct values are treated as classes.
@@ -137,17 +138,49 @@ class Dataset:
         )
 
 
-def load_dataset(cfg: DataSection, cache_dir: Path | None = None) -> Dataset:
+def _load_parts(
+    cfg: DataSection, code_path: str | None
+) -> tuple[np.ndarray, np.ndarray, list[str], str | None, np.ndarray | None]:
+    """The source's rows, then those of ``data.validation`` / ``data.test``, and each row's
+    part (None for the random split)."""
+    (X, y, names, task), parts = load_table(
+        "data.source", cfg.source, cfg.target, dict(cfg.options), code_path, cfg.split_column
+    )
+    if parts is not None:
+        parts = check_parts(parts, str(cfg.split_column))
+    extra = [(k, getattr(cfg, k)) for k in ("validation", "test") if getattr(cfg, k)]
+    if not extra:
+        return X, y, names, task, parts
+    Xs, ys, marks = [X], [y], [np.full(len(X), UNDECIDED, dtype=object)]
+    for part, source in extra:
+        (Xp, yp, names_p, _), _ = load_table(f"data.{part}", source, cfg.target, {}, code_path)
+        if Xp.shape[1:] != X.shape[1:] or (names and names_p and names_p != names):
+            raise DataError(
+                f"data.{part}: {source!r} has columns {names_p or list(Xp.shape[1:])}, the "
+                f"source has {names or list(X.shape[1:])}; they must be the same"
+            )
+        Xs.append(Xp.astype(X.dtype))
+        ys.append(yp)
+        marks.append(np.full(len(Xp), part, dtype=object))
+    y_all = np.concatenate([np.asarray(v) for v in ys])
+    return np.concatenate(Xs), y_all, names, task, np.concatenate(marks)
+
+
+def load_dataset(
+    cfg: DataSection, cache_dir: Path | None = None, code_path: str | None = None
+) -> Dataset:
     """Load, window, encode, split, preprocess and scale the data described by ``cfg``.
 
     ``cache_dir`` keeps spectrograms on disk (``data.cache``); without it they are
-    computed once per process.
+    computed once per process. ``code_path``: where a ``module:function`` loader is found.
 
     Raises:
         DataError: naming the field (``data.source``, ``data.target``, ...) and the fix.
     """
-    X, y_raw, names, builtin_task = load_source(cfg.source, cfg.target, dict(cfg.options))
+    X, y_raw, names, builtin_task, parts = _load_parts(cfg, code_path)
     if cfg.windows is not None:
+        if parts is not None:
+            raise DataError("data.windows: windows cannot keep a split of rows; drop one")
         X, y_raw, names = _windows(X, y_raw, names, cfg)
     if len(X) < MIN_SAMPLES:
         raise DataError(f"data.source: only {len(X)} samples; at least {MIN_SAMPLES} are needed")
@@ -163,7 +196,10 @@ def load_dataset(cfg: DataSection, cache_dir: Path | None = None) -> Dataset:
                 f"data.task: target {cfg.target or 'y'!r} has non-numeric values, so it cannot "
                 "be a regression target; set data.task: classification"
             ) from None
-    train, val, test = _split(len(X), y, task, cfg)
+    if parts is None:
+        train, val, test = _split(len(X), y, task, cfg)
+    else:
+        train, val, test = split_indices(parts, y, task, cfg)
     base = Dataset(
         X_train=X[train],
         y_train=y[train],
@@ -176,7 +212,7 @@ def load_dataset(cfg: DataSection, cache_dir: Path | None = None) -> Dataset:
         target_scaler=Scaler.fit(y[train][:, None]) if task == "regression" else None,
         classes=classes,
         feature_names=names,
-        fingerprint=_fingerprint(X, y, cfg),
+        fingerprint=_fingerprint(X, y, cfg, parts),
         source=cfg.source,
         target=cfg.target,
         info={"n_samples": len(X), "task_inferred": cfg.task is None and builtin_task is None},
@@ -306,10 +342,13 @@ def _split(
     return train, val, test
 
 
-def _fingerprint(X: np.ndarray, y: np.ndarray, cfg: DataSection) -> str:
+def _fingerprint(
+    X: np.ndarray, y: np.ndarray, cfg: DataSection, parts: np.ndarray | None = None
+) -> str:
     # Windowing and spectrogram settings change what the model sees; searched overrides
-    # do not (they are the trial's params).
+    # do not (they are the trial's params). A user's split is part of the data.
     extra = f"{cfg.val_size}|{cfg.test_size}|{cfg.seed}" + "".join(
         section.model_dump_json() for section in (cfg.windows, cfg.spectrogram) if section
     )
+    extra += parts_digest(parts)
     return fingerprint_arrays(X, y, extra=extra)

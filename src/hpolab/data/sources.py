@@ -87,6 +87,39 @@ BUILTIN_DATASETS: dict[str, Callable[..., RawData]] = {
 }
 
 
+def load_table(
+    field: str,
+    source: str,
+    target: str | None,
+    options: dict[str, Any],
+    code_path: str | None = None,
+    part_column: str | None = None,
+) -> tuple[RawData, np.ndarray | None]:
+    """Load ``source`` as :func:`load_source` does, also from a ``module:function`` loader
+    or in-memory data, and each row's part when ``part_column`` names a column."""
+    from hpolab.data.user import call_loader, memory_data, to_raw
+    from hpolab.user_code import import_function, is_function_path
+
+    if source.startswith("memory:"):
+        return to_raw(field, memory_data(source), target, part_column)
+    if is_function_path(source) and not Path(source).expanduser().exists():
+        loader = import_function(field, source, code_path)
+        return to_raw(field, call_loader(field, loader, options), target, part_column)
+    if part_column is not None:
+        if not source.lower().endswith(".csv"):
+            raise DataError(
+                f"data.split_column: needs a CSV file, a DataFrame or a loader returning one, "
+                f"not {source!r}"
+            )
+        return _load_csv(Path(source).expanduser(), target, part_column, field)
+    try:
+        return load_source(source, target, options), None
+    except DataError as exc:
+        if field == "data.source":
+            raise
+        raise DataError(str(exc).replace("data.source", field, 1)) from None
+
+
 def load_source(source: str, target: str | None, options: dict[str, Any]) -> RawData:
     """Load ``source`` (``builtin:<name>``, a ``.csv`` or a ``.npz`` path)."""
     if source.startswith("builtin:"):
@@ -110,13 +143,16 @@ def load_source(source: str, target: str | None, options: dict[str, Any]) -> Raw
         raise DataError("data.options: only built-in datasets take options")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _load_csv(path, target)
+        return _load_csv(path, target)[0]
     if suffix == ".npz":
         return _load_npz(path, target)
     raise DataError(f"data.source: {path.name!r} is neither .csv nor .npz")
 
 
-def _load_csv(path: Path, target: str | None) -> RawData:
+def _load_csv(
+    path: Path, target: str | None, part_column: str | None = None, field: str = "data.source"
+) -> tuple[RawData, np.ndarray | None]:
+    """A CSV's features, target and names; the ``part_column`` apart, as text."""
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
@@ -144,8 +180,14 @@ def _load_csv(path: Path, target: str | None) -> RawData:
                 f"data.source: {path.name} line {number} has {len(row)} fields, "
                 f"the header has {len(header)}"
             )
+    if part_column is not None and part_column not in header:
+        raise DataError(
+            f"data.split_column: column {part_column!r} not found in {path.name}; columns: "
+            + ", ".join(header)
+        )
     t_index = header.index(target)
-    feature_idx = [i for i in range(len(header)) if i != t_index]
+    p_index = header.index(part_column) if part_column is not None else -1
+    feature_idx = [i for i in range(len(header)) if i not in (t_index, p_index)]
     if not feature_idx:
         raise DataError(f"data.source: {path.name} has no feature columns besides {target!r}")
     X = np.empty((len(body), len(feature_idx)), dtype=np.float32)
@@ -167,7 +209,8 @@ def _load_csv(path: Path, target: str | None) -> RawData:
     labels = np.array([row[t_index].strip() for row in body])
     if np.any(labels == ""):
         raise DataError(f"data.target: column {target!r} of {path.name} has empty values")
-    return X, _numeric_if_possible(labels), [header[i] for i in feature_idx], None
+    parts = None if p_index < 0 else np.array([row[p_index] for row in body])
+    return (X, _numeric_if_possible(labels), [header[i] for i in feature_idx], None), parts
 
 
 def _numeric_if_possible(labels: np.ndarray) -> np.ndarray:

@@ -178,7 +178,12 @@ def available_models() -> list[str]:
 
 
 def model_info(model_type: str) -> ModelInfo:
-    """The registry entry of ``model_type``."""
+    """The registry entry of ``model_type`` (a registered builder of the user's too)."""
+    from hpolab.models.custom import registered
+
+    user = registered(model_type)
+    if user is not None:
+        return ModelInfo(model_type, user.source, "the user's own Keras model", ())
     try:
         return _REGISTRY[model_type]
     except KeyError:
@@ -197,6 +202,10 @@ def accepted_params(model_type: str) -> list[str]:
 
     An ensemble also accepts ``<member>__<param>`` for every Keras member type.
     """
+    from hpolab.models.custom import registered
+
+    if registered(model_type) is not None:
+        return []  # the user's builder takes what its space names
     info = model_info(model_type)
     names = list(info.params)
     if model_type == "ensemble":
@@ -246,7 +255,27 @@ def build_model(
     task: str,
     n_outputs: int,
 ) -> Any:
-    """Build an uncompiled Keras model (or an unfitted scikit-learn estimator)."""
+    """Build an uncompiled Keras model (or an unfitted scikit-learn estimator).
+
+    A define-by-run builder of the user's replays ``params`` (a trial's values) through
+    its ``hp``: the same architecture as the trial.
+    """
+    from hpolab.models.custom import call, registered
+    from hpolab.models.hyperparameters import HyperParameters, Replay
+
+    user = registered(model_type)
+    if user is not None:
+        hp = None
+        if user.define_by_run:
+            where = f"{user.field} ({user.source})"
+            hp = HyperParameters(
+                Replay(params, where),
+                input_shape=input_shape,
+                n_outputs=n_outputs,
+                task=task,
+                builder=where,
+            )
+        return call(user, params, input_shape, task, n_outputs, hp=hp)
     module_name, func_name = model_info(model_type).builder.split(":")
     builder = getattr(importlib.import_module(module_name), func_name)
     return builder(params, input_shape=input_shape, task=task, n_outputs=n_outputs)

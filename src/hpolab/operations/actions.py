@@ -75,9 +75,11 @@ def retrain(
 def _load_unchanged_data(stored: StoredStudy, mt: str, layout: Layout) -> Dataset:
     """The study's data, refused if it changed since the study ran (same fingerprint)."""
     from hpolab.data import load_dataset
+    from hpolab.models.custom import register_config
 
     cfg = stored.config(mt)
-    data = load_dataset(cfg.data, layout.preprocessing_cache_dir)
+    register_config(cfg)  # a model of the user's is rebuilt by its builder
+    data = load_dataset(cfg.data, layout.preprocessing_cache_dir, cfg.study.code_path)
     stored_fp = stored.meta(mt).get("data_fingerprint")
     if stored_fp and stored_fp != data.fingerprint:
         raise StudyMismatchError(

@@ -20,6 +20,7 @@ from hpolab.config import StudyConfig
 from hpolab.errors import StorageError, StudyNotFoundError
 from hpolab.layout import Layout, check_name
 from hpolab.search.budget import counted_trials
+from hpolab.search.define_by_run import DefineByRunSpace
 from hpolab.search.space import SearchSpace
 from hpolab.search.storage import (
     get_meta,
@@ -53,7 +54,10 @@ class StoredStudy:
         mt = model_type or self.model_types[0]
         return StudyConfig.model_validate(self.meta(mt)["config"])
 
-    def space(self, model_type: str) -> SearchSpace:
+    def space(self, model_type: str) -> SearchSpace | DefineByRunSpace:
+        """The space trials are replayed with (a define-by-run one needs no builder)."""
+        if self.meta(model_type).get("define_by_run"):
+            return DefineByRunSpace(None)
         return SearchSpace(self.config(model_type).models[model_type].params())
 
     def check_model_type(self, model_type: str | None) -> list[str]:

@@ -14,7 +14,7 @@ import optuna
 
 from hpolab.config import StudyConfig
 from hpolab.data.dataset import Dataset
-from hpolab.errors import TrialFailed
+from hpolab.errors import ConfigError, TrialFailed
 from hpolab.models import is_keras
 from hpolab.search.space import SearchSpace, params_key
 from hpolab.search.trial_resume import first_attempt, remove_resume_point, resume_folder
@@ -110,7 +110,7 @@ class Objective:
         self.trials_run += 1
         if self.worker is not None:
             trial.set_user_attr(WORKER, self.worker)
-        params = self.space.suggest(trial)
+        params = self._suggest(trial)
         duplicate = self._duplicate_value(trial, params)
         if duplicate is not None:
             return duplicate
@@ -127,11 +127,14 @@ class Objective:
                 result = self._cross_validate(trial, params, hp, data, pruning, run)
             else:
                 result = self._train(trial, params, hp, data, pruning, run, resume)
-        except TrialFailed as exc:
+        except (TrialFailed, ConfigError) as exc:
+            # ConfigError: a builder of the user's failed for these params only.
             trial.set_user_attr("error", str(exc))
             if run is not None:
                 run.end("failed", error=str(exc))
-            raise
+            if isinstance(exc, TrialFailed):
+                raise
+            raise TrialFailed(str(exc)) from None
         except optuna.TrialPruned:
             if run is not None:
                 run.end("pruned", pruning.last_value, attrs={"pruned_at_fold": pruning.pruned_at})
@@ -150,6 +153,15 @@ class Objective:
             if not interrupted and resume is not None:
                 remove_resume_point(resume.folder)  # the retry of a stop needs it; no one else
         return self._record(trial, result, pruning, run)
+
+    def _suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """The trial's configuration; a define-by-run builder that fails for these values
+        fails this trial only, with its message."""
+        try:
+            return self.space.suggest(trial)
+        except ConfigError as exc:
+            trial.set_user_attr("error", str(exc)[:2000])
+            raise TrialFailed(str(exc)) from None
 
     def _record(
         self, trial: optuna.Trial, result: TrainResult, pruning: PruningHook, run: Any

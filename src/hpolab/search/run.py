@@ -22,11 +22,14 @@ import optuna
 
 from hpolab.config import StudyConfig
 from hpolab.data import Dataset, load_dataset
+from hpolab.errors import ConfigError, FinalModelError
 from hpolab.layout import Layout, remove_stale_temp_files
+from hpolab.models.custom import register_config
 from hpolab.progress import QuietReporter, Reporter
 from hpolab.reporting import ModelTypeSummary, write_combined_results, write_results
 from hpolab.reporting.plots import PageSection
 from hpolab.search.catalog import best_trial
+from hpolab.search.define_by_run import AnySpace, DefineByRunSpace, first_values, make_space
 from hpolab.search.finish import (
     draw_page,
     draw_plots,
@@ -106,6 +109,22 @@ class StudyResult:
     def best_params(self) -> dict[str, dict[str, Any]]:
         return {name: m.best_params for name, m in self.models.items()}
 
+    def final_model(self, model_type: str | None = None) -> Any:
+        """The final model of ``model_type`` (default: the best model type), loaded as
+        :func:`hpolab.load_final_model` does."""
+        from hpolab.api import load_final_model
+
+        chosen = model_type or self.best_model_type
+        found = self.models.get(chosen) if chosen else None
+        if found is None or found.final_model_path is None:
+            raise FinalModelError(f"study {self.study!r}: no final model for {chosen!r}")
+        return load_final_model(found.final_model_path)
+
+    def predict(self, X: Any, model_type: str | None = None) -> Any:
+        """Predictions of the final model for raw features: original labels, or target
+        values in their units (the study's scaling and spectrograms applied)."""
+        return self.final_model(model_type).predict(X)
+
     @property
     def best_values(self) -> dict[str, float | None]:
         return {name: m.best_value for name, m in self.models.items()}
@@ -157,8 +176,10 @@ def run_study(
         worker_index = 0
     elif os.environ.get(POOL_INDEX_ENV):  # a worker started by a local pool
         apply_thread_limits()
-    data = load_dataset(cfg.data, layout.preprocessing_cache_dir)
+    _only_in_this_process(cfg, local_pool)
+    data = load_dataset(cfg.data, layout.preprocessing_cache_dir, cfg.study.code_path)
     cfg = cfg.for_task(data.task)
+    register_config(cfg)  # the user's builders, imported before anything is stored
     pool = Pool(cfg, layout, reporter, track) if local_pool else None
     if pool is not None and not reset:
         pool.start()  # their start-up overlaps this process's checks and set-up
@@ -254,15 +275,37 @@ def resolve_tracking_uri(cfg: StudyConfig, layout: Layout) -> str:
     return cfg.study.tracking_uri or layout.tracking_uri
 
 
-def _check_model_types(cfg: StudyConfig, data: Dataset) -> dict[str, SearchSpace]:
+def _check_model_types(cfg: StudyConfig, data: Dataset) -> dict[str, AnySpace]:
     """Each model type's space, its sampler and its builder checked before anything is stored."""
-    spaces = {mt: SearchSpace(spec.params()) for mt, spec in cfg.models.items()}
+    spaces = {mt: make_space(cfg, mt, data) for mt in cfg.models}
     for mt, space in spaces.items():
+        if cfg.study.sampler == "grid" and isinstance(space, DefineByRunSpace):
+            space.grid_points()  # discovered now: a range without finite values fails here
         make_sampler(cfg.study.sampler, space, cfg.study.seed)  # fails early (e.g. gp w/o torch)
         # A builder that cannot take this data's shape, or a loss / optimizer / schedule
-        # that does not exist, fails now, before anything is stored.
-        check_builds(mt, data, _training_variants(space, cfg))
+        # that does not exist, fails now, before anything is stored. A model of the user's
+        # is also saved and loaded back, as its final model will be.
+        own = cfg.models[mt].builder is not None
+        check_builds(
+            mt,
+            data,
+            _training_variants(space, cfg),
+            params=first_values(space) if own else None,
+            round_trip=f"models.{mt}.builder" if own else None,
+        )
     return spaces
+
+
+def _only_in_this_process(cfg: StudyConfig, local_pool: bool) -> None:
+    """In-memory data and callables cannot reach the worker processes of a pool."""
+    here = [f"models.{mt}.builder" for mt, s in cfg.models.items() if callable(s.builder)]
+    if cfg.data.source.startswith("memory:"):
+        here.append("data")
+    if local_pool and here:
+        raise ConfigError(
+            f"study.workers: {here[0]} lives in this Python process only; with workers, "
+            "name it as module:function (or a file) so every worker can load it"
+        )
 
 
 def _training_variants(space: SearchSpace, cfg: StudyConfig) -> list[dict[str, Any]]:
@@ -530,8 +573,7 @@ class _StudyContext:
                 self.reporter.message(f"waiting for {who} to finish {mt}")
             while self.elections.winner(key) is not None:  # a dead finisher's claim lapses
                 time.sleep(1.0)
-            space = SearchSpace(self.cfg.models[mt].params())
-            summary = summarize(self.cfg, mt, study, space)
+            summary = summarize(self.cfg, mt, study, make_space(self.cfg, mt))
             final = self.elections.published(key, _FINAL, newest=True)
             if final:
                 summary.final_model = final["where"]

@@ -19,6 +19,7 @@ from hpolab.data import Dataset
 from hpolab.errors import ConfigError, StudyMismatchError
 from hpolab.layout import Layout
 from hpolab.progress import Reporter
+from hpolab.search.define_by_run import DefineByRunSpace
 from hpolab.search.samplers import make_pruner, make_sampler
 from hpolab.search.space import SearchSpace
 from hpolab.search.storage import (
@@ -200,6 +201,7 @@ def open_study(
             "direction": cfg.study.resolved_direction,
             "data_fingerprint": data.fingerprint,
             "space_signature": space.signature(),
+            "define_by_run": isinstance(space, DefineByRunSpace),
             "config": json.loads(cfg.model_dump_json()),
             "hpolab_version": __version__,
         }

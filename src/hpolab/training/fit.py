@@ -46,6 +46,7 @@ from hpolab.training.optimizers import (
     get_optimizer,
 )
 from hpolab.training.result import NAN_LOSS_MESSAGE, EpochHook, TrainResult, fit_targets
+from hpolab.training.saving import check_round_trip
 
 
 def limit_threads(intra_op: int, inter_op: int = 1) -> bool:
@@ -428,9 +429,16 @@ def build_and_fit(
     return model, result
 
 
-def check_builds(model_type: str, data: Dataset, training: Sequence[dict[str, Any]] = ()) -> None:
-    """Build ``model_type`` with its defaults for ``data``, compile it with each of
-    ``training`` (training settings) and drop it.
+def check_builds(
+    model_type: str,
+    data: Dataset,
+    training: Sequence[dict[str, Any]] = (),
+    params: dict[str, Any] | None = None,
+    round_trip: str | None = None,
+) -> None:
+    """Build ``model_type`` with ``params`` (default: its defaults) for ``data``, compile
+    it with each of ``training`` (training settings) and drop it. ``round_trip`` (a config
+    field): also save and load the model back, as a final model is.
 
     A builder that cannot take the data's shape (``cnn2d`` on tabular data), or a loss,
     optimizer, schedule or metric that does not exist, fails here, before a study stores
@@ -438,10 +446,12 @@ def check_builds(model_type: str, data: Dataset, training: Sequence[dict[str, An
     """
     from hpolab.models import build_model
 
-    model = build_model(model_type, {}, data.input_shape, data.task, data.n_outputs)
+    model = build_model(model_type, params or {}, data.input_shape, data.task, data.n_outputs)
     if not is_estimator(model):
         for hp in training:
             _check_training(model, data, hp)
+        if round_trip is not None:
+            check_round_trip(model, round_trip)
     clear_keras()
 
 

@@ -32,6 +32,33 @@ def load_model(path: Path, trust: bool = False) -> Any:
     return keras.models.load_model(path, safe_mode=True)
 
 
+def check_round_trip(model: Any, field: str) -> None:
+    """Save ``model`` and load it back as final models are (``safe_mode=True``).
+
+    Raises:
+        ConfigError: naming ``field``: a custom layer, loss or activation that Keras cannot
+            serialize, with how to register it.
+    """
+    import tempfile
+
+    import keras
+
+    from hpolab.errors import ConfigError
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "probe.keras"
+        try:
+            model.save(path)
+            keras.models.load_model(path, safe_mode=True)
+        except Exception as exc:  # Keras raises many types for what it cannot serialize
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:240]
+            raise ConfigError(
+                f"{field}: the model cannot be saved and loaded back ({first}); decorate "
+                "custom layers, losses and activations with "
+                "@keras.saving.register_keras_serializable() and give them get_config()"
+            ) from None
+
+
 def library_versions() -> dict[str, str]:
     """Versions of hpolab and the libraries a saved model depends on."""
     versions = {"hpolab": __version__}
