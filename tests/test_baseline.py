@@ -118,7 +118,7 @@ def test_every_model_type_of_the_default_study_beats_the_trivial_baseline(
     tmp_path: Path,
 ) -> None:
     # The default study with a smaller budget: both model types clearly above chance.
-    done = run_cli("--n-trials", "3", "--no-plots", root=tmp_path, check=True, timeout=600)
+    done = run_cli("--n-trials", "2", "--no-plots", root=tmp_path, check=True, timeout=600)
     assert "warning:" not in done.stdout
     combined = tmp_path / "hpo_results" / "default"
     for model_type in ("mlp", "cnn1d"):

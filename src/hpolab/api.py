@@ -44,7 +44,9 @@ def run_study(
             a function (``build(hp)`` or ``build(params, input_shape, n_outputs, task)``)
             and ``data`` may be in-memory data, as for ``data=``.
         data: in-memory data instead of ``data.source``: ``(X, y)`` arrays,
-            ``{"X": X, "y": y}``, or a pandas DataFrame holding the ``data.target`` column.
+            ``{"X": X, "y": y}`` (with ``"validation"`` / ``"test"`` data too), or a
+            pandas DataFrame holding the ``data.target`` column; a path or source name
+            sets ``data.source`` (as ``--data``).
         root: directory holding ``hpo_studies/``, ``hpo_results/``, ``models/`` and
             ``mlruns/`` (default: ``$HPOLAB_ROOT`` or the current directory).
         reset: delete the stored study, its results, models and MLflow runs first.
@@ -65,6 +67,8 @@ def run_study(
     from hpolab.interrupts import stops_as_interrupts
     from hpolab.progress import QuietReporter, RichReporter
 
+    if isinstance(data, (str, os.PathLike)):  # a data source's path or name, as --data
+        overrides["data"], data = os.fspath(data), None
     cfg = load_config(_with_memory_data(config, data), **overrides)
     # The search imports TensorFlow: only once the config is known to be valid, so a
     # config error is reported at once.
@@ -89,8 +93,6 @@ def run_study(
 def _with_memory_data(config: Any, data: Any) -> Any:
     """``config`` with in-memory data (from ``data=`` or its ``data`` key) registered as a
     ``memory:<digest>`` source; the digest keeps a resumed study's source the same."""
-    from hpolab.data.user import register_memory
-
     inline = None
     if isinstance(config, Mapping):
         given = config.get("data")
@@ -100,6 +102,8 @@ def _with_memory_data(config: Any, data: Any) -> Any:
         return config
     if data is not None and inline is not None:
         raise ConfigError("data: given both as data= and in the config's data; keep one")
+    from hpolab.data.user import register_memory
+
     held = data if data is not None else inline
     section: dict[str, Any] = {}
     if isinstance(held, Mapping) and "X" in held:

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
 from hpolab.config import ParamSpec, StudyConfig
-from hpolab.data.dataset import Dataset
 from hpolab.errors import ConfigError
 from hpolab.models.custom import UserBuilder, call, registered
 from hpolab.models.hyperparameters import (
@@ -30,6 +29,9 @@ from hpolab.models.hyperparameters import (
     finite_values,
 )
 from hpolab.search.space import SearchSpace, tidy
+
+if TYPE_CHECKING:
+    from hpolab.data.dataset import Dataset
 
 MAX_GRID_BUILDS = 2000
 
