@@ -4,7 +4,7 @@ The kills land wherever the run happens to be: start-up, training, the final ret
 final model's MLflow logging, the plots. Whatever they hit, the finished study must have
 lost no completed trial, left nothing running in Optuna or MLflow, made exactly one final
 run and one registered version per model type, left no temporary file, and spent its
-whole budget. ``HPOLAB_CHAOS_KILLS`` (default 6, the reduced form CI runs) and
+whole budget. ``HPOLAB_CHAOS_KILLS`` (default 4, the reduced form CI runs) and
 ``HPOLAB_CHAOS_SEED`` choose how many kills and when.
 """
 
@@ -28,7 +28,7 @@ from hpolab.layout import is_temp_file
 
 pytestmark = pytest.mark.slow
 
-KILLS = int(os.environ.get("HPOLAB_CHAOS_KILLS", "6"))
+KILLS = int(os.environ.get("HPOLAB_CHAOS_KILLS", "4"))
 SEED = int(os.environ.get("HPOLAB_CHAOS_SEED", "7"))
 MODEL_TYPES = ("mlp", "random_forest")
 N_TRIALS = 4

@@ -162,7 +162,7 @@ def test_python_api_takes_a_callable_builder_and_in_memory_data(tmp_path: Path) 
     X, y = api_models.load_data()
     config = {
         "study": {"name": "nb", "n_trials": 2, "metric": "val_accuracy", "plots": False},
-        "training": {"epochs": 2},
+        "training": {"epochs": 1},
         "models": {"mine": {"builder": api_models.build}},
     }
     result = hpolab.run_study(config, data={"X": X, "y": y}, root=tmp_path, quiet=True)

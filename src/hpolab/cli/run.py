@@ -30,12 +30,15 @@ examples:
   run_hpo.py --config configs/leak_spectrogram.yaml    # cnn1d vs resnet on spectrograms
   run_hpo.py --config configs/leak_cv.yaml             # cross-validation as the objective
   run_hpo.py --data builtin:breast_cancer --models mlp,random_forest,svm
+  run_hpo.py --config configs/own_model.yaml            # your own Keras model, build(hp)
   run_hpo.py --config configs/parallel.yaml --workers 2    # 2 processes on one study
   hpolab worker --config configs/parallel.yaml --storage postgresql://user@db:5432/hpo \
       --tracking-uri http://mlflow:5000                   # on each machine
 
 model types: mlp, cnn1d, lstm, resnet, cnn2d, autoencoder, ensemble (Keras);
-random_forest, svm, gradient_boosting (scikit-learn baselines)
+random_forest, svm, gradient_boosting (scikit-learn baselines); or a model of your own:
+models.<name>.builder: module:function, build(hp) or build(params, input_shape,
+n_outputs, task); data.source may be a module:function loader too
 
 outputs (under --root): hpo_studies/<study>.db, hpo_results/<study>/,
 models/hpo_derived/<study>/final_model_<model_type>.keras (.skops for baselines, + .json),
