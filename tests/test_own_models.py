@@ -8,6 +8,7 @@ Every user module is written by the test into a temp folder, as a user's project
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -290,6 +291,19 @@ def test_a_registered_custom_layer_saves_and_loads_safely(tmp_path: Path) -> Non
     run_cli("--config", str(cfg), root=tmp_path, check=True)
     final = hpolab.load_final_model("layer", "m", root=tmp_path)  # safe_mode=True
     assert any(type(layer).__name__ == "Scale" for layer in final.model.layers)
+    assert final.metadata["builder"]["source"] == "user_models:with_layer"
+    # A fresh process (the module not imported): export imports the study's own code.
+    out = tmp_path / "serving"
+    command = ["export", "--study", "layer", "--dest", str(out), "--format", "savedmodel"]
+    done = subprocess.run(
+        [sys.executable, "-m", "hpolab.cli.main", *command, "--root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (out / "final_model_m.json").is_file() and any(out.iterdir())
 
 
 def test_a_builder_failing_for_some_params_fails_that_trial_only(tmp_path: Path) -> None:

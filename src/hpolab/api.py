@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,14 +224,11 @@ def load_final_model(
         FinalModelError: no such final model, or its files do not match.
     """
     from hpolab.final_models import FinalModelError, FinalModelStore, read_fetched
-    from hpolab.training.saving import load_model
 
     given = Path(os.fspath(study)).expanduser()
     fetched = given.is_dir() and any(given.glob("final_model_*.json"))
     if fetched or os.sep in os.fspath(study) or given.suffix in (".keras", ".json", ".skops"):
-        record = read_fetched(given, model_type)
-        model = load_model(record.model_path, trust=trust)
-        return FinalModel(model=model, metadata=record.sidecar.to_dict(), path=record.model_path)
+        return _load(read_fetched(given, model_type), trust)
     study = os.fspath(study)
     store = FinalModelStore(Layout.from_root(root))
     available = store.model_types(study)
@@ -249,5 +247,32 @@ def load_final_model(
             f"available: {', '.join(available)}"
         )
     record = store.read(study, model_type)
-    model = load_model(record.model_path, trust=trust)
+    return _load(record, trust)
+
+
+def _load(record: Any, trust: bool) -> FinalModel:
+    """Load a record's model; a model of the user's gets its module imported first when
+    trusted (it registers the custom Keras objects), else says how."""
+    from hpolab.final_models import FinalModelError
+    from hpolab.training.saving import load_model
+
+    builder = record.sidecar.builder or {}
+    module = str(builder.get("source", "")).partition(":")[0]
+    if trust and module and module not in sys.modules:
+        from hpolab.user_code import import_function
+
+        import_function("builder", builder["source"], builder.get("code_path"))
+    try:
+        model = load_model(record.model_path, trust=trust)
+    except FinalModelError:
+        raise
+    except Exception as exc:  # Keras: an unknown class, layer or function
+        if not module:
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise FinalModelError(
+            f"{record.model_path.name}: {first}; its custom objects are registered by module "
+            f"{module!r}: import it first, or pass trust=True to import it from "
+            f"{builder.get('code_path') or 'the working directory'}"
+        ) from None
     return FinalModel(model=model, metadata=record.sidecar.to_dict(), path=record.model_path)

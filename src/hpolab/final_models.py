@@ -62,6 +62,9 @@ class Sidecar:
     registered_model: dict[str, Any] | None = None
     # The test score beside a trivial model's (training.evaluation.baseline_comparison).
     baseline: dict[str, Any] | None = None
+    # A model of the user's: its builder (module:function) and where its module was found,
+    # whose import registers the model's custom Keras objects.
+    builder: dict[str, Any] | None = None
     # Keys this version does not know (written by a newer one): kept, written back as read.
     extras: dict[str, Any] = field(default_factory=dict, repr=False)
 

@@ -172,7 +172,15 @@ def _keras_file(model_file: str | Path | None) -> Path:
 def _study_model(layout: Layout, study: str, model_type: str | None) -> FinalModel:
     """The final ``.keras`` model of ``study``, loaded (``model_type`` may be left out)."""
     from hpolab.api import load_final_model
+    from hpolab.final_models import FinalModelStore
+    from hpolab.user_code import import_function
 
+    store = FinalModelStore(layout)
+    for mt in [model_type] if model_type else store.model_types(study):
+        record = store.find(study, mt)
+        builder = record.sidecar.builder if record is not None else None
+        if builder:  # the study's own model code registers its custom objects, as in retrain
+            import_function("builder", builder["source"], builder.get("code_path"))
     final = load_final_model(study, model_type, root=layout.root)  # checks the checksum
     if final.path.suffix != ".keras":
         raise ConfigError(

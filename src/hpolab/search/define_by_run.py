@@ -158,18 +158,8 @@ def make_space(cfg: StudyConfig, model_type: str, data: Dataset | None = None) -
 
 
 def first_values(space: AnySpace) -> dict[str, Any]:
-    """A configuration of ``space`` without drawing: the first value of each range."""
+    """A configuration of ``space`` without drawing: the first value of each range (the
+    config's space sampled by a probe as by a trial)."""
     if isinstance(space, DefineByRunSpace):
         return dict(space.probe_values)
-    values: dict[str, Any] = {}
-    for name in space.order:
-        if not space.is_active(name, values):
-            continue
-        spec = space.params[name]
-        if spec.type == "fixed":
-            values[name] = spec.value
-        elif spec.type == "categorical":
-            values[name] = (spec.choices or [None])[0]
-        else:
-            values[name] = int(spec.low) if spec.type == "int" else spec.low  # type: ignore[arg-type]
-    return values
+    return space.suggest(Probe())  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ from hpolab.config import StudyConfig
 from hpolab.data.dataset import Dataset
 from hpolab.final_models import FinalModelRecord, FinalModelStore, Sidecar
 from hpolab.models import model_file_suffix
+from hpolab.models.custom import registered
 from hpolab.search.space import SearchSpace
 from hpolab.training.evaluation import (
     baseline_comparison,
@@ -64,6 +65,14 @@ def existing_final(
         registered_version=(sidecar.registered_model or {}).get("version"),
         baseline=sidecar.baseline,
     )
+
+
+def _builder_record(cfg: StudyConfig, model_type: str) -> dict[str, Any] | None:
+    """Where a model of the user's came from (None for hpolab's own model types)."""
+    user = registered(model_type)
+    if user is None or cfg.models[model_type].builder is None:
+        return None
+    return {"source": user.source, "code_path": cfg.study.code_path}
 
 
 def retrain_best(
@@ -118,6 +127,7 @@ def retrain_best(
             retrain_seconds=round(seconds, 2),
             versions=library_versions(),
             baseline=baseline_comparison(data, test_metrics, cfg.study.metric),
+            builder=_builder_record(cfg, model_type),
         )
         suffix = model_file_suffix(model_type)
         return store.write(sidecar, lambda tmp: save_model(model, tmp), suffix=suffix)
