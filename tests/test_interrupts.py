@@ -173,8 +173,14 @@ def test_ctrl_c_at_random_moments_always_stops_cleanly(tmp_path: Path) -> None:
     db = tmp_path / "hpo_studies" / "cc.db"
 
     def query(sql: str) -> int:
-        with sqlite3.connect(db, timeout=30) as connection:
-            return int(connection.execute(sql).fetchone()[0])
+        """-1 while the study process is still creating the tables."""
+        try:
+            with sqlite3.connect(db, timeout=30) as connection:
+                return int(connection.execute(sql).fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return -1
+            raise
 
     for attempt in range(tries):
         before = query("SELECT coalesce(max(number), -1) FROM trials") if db.exists() else -1

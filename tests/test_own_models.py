@@ -166,10 +166,12 @@ def test_python_api_takes_a_callable_builder_and_in_memory_data(tmp_path: Path) 
         "training": {"epochs": 1},
         "models": {"mine": {"builder": api_models.build}},
     }
-    result = hpolab.run_study(config, data={"X": X, "y": y}, root=tmp_path, quiet=True)
+    result = hpolab.run_study(config, data={"X": X, "y": y}, root=tmp_path, quiet=True, track=False)
     assert set(result.best_params["mine"]) >= {"n_layers", "units_0", "learning_rate"}
     assert set(result.predict(X[:8])) <= {"up", "down"}
-    again = hpolab.run_study(config, data=(X, y), root=tmp_path, quiet=True, n_trials=3)
+    again = hpolab.run_study(
+        config, data=(X, y), root=tmp_path, quiet=True, track=False, n_trials=3
+    )
     assert again.study_new_trials == 1  # the same in-memory data resumes the study
 
     import pandas as pd
@@ -181,6 +183,7 @@ def test_python_api_takes_a_callable_builder_and_in_memory_data(tmp_path: Path) 
         data=frame,
         root=tmp_path,
         quiet=True,
+        track=False,
         target="label",
     )
     assert by_frame.best_params["mine"]["width"] in (4, 8)
@@ -267,7 +270,7 @@ def test_a_grid_over_a_define_by_run_space_visits_every_configuration(tmp_path: 
         study={"sampler": "grid", "n_trials": 50},
         training={"epochs": 1},
     )
-    run_cli("--config", str(cfg), root=tmp_path, check=True)
+    run_cli("--config", str(cfg), "--no-mlflow", root=tmp_path, check=True)
     study = _study(tmp_path, "dbrgrid", "g")
     seen = {
         json.dumps(t.params, sort_keys=True)

@@ -279,7 +279,7 @@ def test_one_root_per_worker_shares_one_tracking_view(tmp_path: Path, postgres: 
     """Workers on separate roots (as on separate hosts) log to one PostgreSQL MLflow store."""
     name = f"pgt_{uuid.uuid4().hex[:8]}"
     tracking = _fresh_database(f"mlflow_{uuid.uuid4().hex[:8]}")
-    cfg = _config(tmp_path, name, sampler="random")
+    cfg = _config(tmp_path, name, n_trials=6, sampler="random")
     try:
         procs = [
             _start(
@@ -295,7 +295,7 @@ def test_one_root_per_worker_shares_one_tracking_view(tmp_path: Path, postgres: 
             for i in range(3)
         ]
         _wait_all(procs)
-        _check_study(postgres, name, 12, tracking, workers=3)
+        _check_study(postgres, name, 6, tracking, workers=3)
         finals = list(tmp_path.glob(f"host*/models/hpo_derived/{name}/*.keras"))
         assert len(finals) == 1  # written by the one elected worker, on its own root
     finally:
@@ -307,12 +307,12 @@ def test_one_root_per_worker_shares_one_tracking_view(tmp_path: Path, postgres: 
 def test_three_processes_on_redis(tmp_path: Path, redis_url: str) -> None:
     """Optuna's journal storage on Redis: shared budget, distinct params, one finisher."""
     name = f"rd_{uuid.uuid4().hex[:8]}"
-    cfg = _config(tmp_path, name, sampler="random")
+    cfg = _config(tmp_path, name, n_trials=6, sampler="random")
     root = tmp_path / "root"
     try:
         procs = [_start(root, "--config", str(cfg), "--storage", redis_url) for _ in range(3)]
         _wait_all(procs)
-        _check_study(redis_url, name, 12, f"sqlite:///{root / 'mlruns' / 'mlflow.db'}", workers=3)
+        _check_study(redis_url, name, 6, f"sqlite:///{root / 'mlruns' / 'mlflow.db'}", workers=3)
         listed = subprocess.run(
             [sys.executable, "-m", "hpolab.cli.main", "studies", "--storage", redis_url],
             capture_output=True,
