@@ -24,7 +24,7 @@ def list_studies(root: Root = None, storage: str | None = None) -> list[dict[str
     layout = Layout.from_root(root)
     rows = []
     for name, url in known_studies(layout, storage).items():
-        stored = open_stored(layout, name, url if storage else None)
+        stored = open_stored(layout, name, url if storage else None, read_only=True)
         per_model = [model_type_status(stored, mt) for mt in stored.model_types]
         states = {m["state"] for m in per_model}
         rows.append(
@@ -42,7 +42,7 @@ def list_studies(root: Root = None, storage: str | None = None) -> list[dict[str
 
 def study_status(name: str, root: Root = None, storage: str | None = None) -> dict[str, Any]:
     """Per model type: trials complete / pruned / failed / running, best so far, ETA."""
-    stored = open_stored(Layout.from_root(root), name, storage)
+    stored = open_stored(Layout.from_root(root), name, storage, read_only=True)
     return {
         "study": name,
         "storage": stored.storage_url,
@@ -55,7 +55,7 @@ def best(
 ) -> dict[str, dict[str, Any]]:
     """Best value, trial, parameters and the final model (if any) per model type."""
     layout = Layout.from_root(root)
-    stored = open_stored(layout, name, storage)
+    stored = open_stored(layout, name, storage, read_only=True)
     store = FinalModelStore(layout)
     out: dict[str, dict[str, Any]] = {}
     for mt in stored.check_model_type(model_type):
@@ -91,7 +91,7 @@ def trials(
         raise ConfigError(f"--state: {state!r} is not one of {', '.join(TRIAL_STATES)}")
     if sort not in TRIAL_SORTS:
         raise ConfigError(f"--sort: {sort!r} is not one of {', '.join(TRIAL_SORTS)}")
-    stored = open_stored(Layout.from_root(root), name, storage)
+    stored = open_stored(Layout.from_root(root), name, storage, read_only=True)
     rows = []
     for mt in stored.check_model_type(model_type):
         direction = stored.config(mt).study.resolved_direction

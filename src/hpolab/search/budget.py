@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import optuna
-from optuna.trial import TrialState
+from typing import Any
 
-_FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+# By name: the catalog passes Optuna's trials or the SQLite reader's (same state names).
+_COUNTED = ("COMPLETE", "PRUNED", "RUNNING")
 
 
-def counted_trials(study: optuna.Study) -> int:
+def counted_trials(study: Any) -> int:
     """Trials that use up the budget: finished, running, or failed on their own.
 
     A configuration that fails (its loss diverges, its builder raises) records its
@@ -20,6 +20,6 @@ def counted_trials(study: optuna.Study) -> int:
     return sum(
         1
         for t in trials
-        if t.state in (*_FINISHED_STATES, TrialState.RUNNING)
-        or (t.state == TrialState.FAIL and t.number not in retried and "error" in t.user_attrs)
+        if t.state.name in _COUNTED
+        or (t.state.name == "FAIL" and t.number not in retried and "error" in t.user_attrs)
     )

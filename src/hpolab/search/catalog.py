@@ -3,6 +3,10 @@
 The write side is :mod:`hpolab.search.run` (with :mod:`~hpolab.search.setup` and
 :mod:`~hpolab.search.loop`); everything here only reads Optuna storage (except
 :func:`open_stored` creating no study: an unknown name is an error that lists the known ones).
+
+Optuna is imported only when needed: SQLite study files are listed, and read for
+``read_only`` uses, with :mod:`hpolab.search.sqlite_reader`, so that ``hpolab studies /
+status / best / trials`` answer in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -10,37 +14,39 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import Any
-
-import optuna
-from optuna.storages import BaseStorage, RDBStorage
-from optuna.trial import TrialState
+from pathlib import Path
+from typing import Any, NoReturn
 
 from hpolab.config import StudyConfig
 from hpolab.errors import StorageError, StudyNotFoundError
 from hpolab.layout import Layout, check_name
+from hpolab.search import sqlite_reader
 from hpolab.search.budget import counted_trials
 from hpolab.search.define_by_run import DefineByRunSpace
-from hpolab.search.space import SearchSpace
-from hpolab.search.storage import (
+from hpolab.search.names import (
     get_meta,
     is_sql_url,
-    model_types_in,
-    open_storage,
+    model_types_from,
     optuna_study_name,
     redact,
-    study_names,
 )
+from hpolab.search.space import SearchSpace
+
+_FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 
 
 @dataclass
 class StoredStudy:
-    """One hpolab study: its model types' Optuna studies and the config it ran with."""
+    """One hpolab study: its model types' Optuna studies and the config it ran with.
+
+    Opened ``read_only`` from a SQLite file, ``studies`` are snapshots with the attributes
+    of Optuna's studies that the catalog reads, and ``storage`` is None.
+    """
 
     name: str
     storage_url: str
-    storage: BaseStorage
-    studies: dict[str, optuna.Study] = field(default_factory=dict)
+    storage: Any  # Optuna's BaseStorage
+    studies: dict[str, Any] = field(default_factory=dict)  # optuna.Study or a snapshot
 
     @property
     def model_types(self) -> list[str]:
@@ -72,7 +78,11 @@ class StoredStudy:
         return [model_type]
 
 
-def _open_rdb(url: str) -> BaseStorage:
+def _open_rdb(url: str) -> Any:
+    from optuna.storages import RDBStorage
+
+    from hpolab.search.storage import open_storage
+
     if not is_sql_url(url):
         return open_storage(url, heartbeat_interval=60, grace_period=None, max_retries=0)
     # Reading must not upgrade or lock anything for long; no heartbeat is needed.
@@ -93,7 +103,7 @@ def known_studies(layout: Layout, storage_url: str | None = None) -> dict[str, s
     )
     for url in urls:
         try:
-            names = study_names(_open_rdb(url))
+            names = _study_names(url)
         except StorageError:
             if storage_url:
                 raise
@@ -105,14 +115,40 @@ def known_studies(layout: Layout, storage_url: str | None = None) -> dict[str, s
     return dict(sorted(found.items()))
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a plain ``sqlite:///`` URL (no options), if it exists."""
+    path = url.removeprefix("sqlite:///")
+    if path == url or "?" in path or not path or not Path(path).is_file():
+        return None
+    return Path(path)
+
+
+def _study_names(url: str) -> list[str]:
+    """Optuna study names in the storage at ``url``; SQLite files without Optuna."""
+    path = _sqlite_file(url)
+    if path is not None:
+        try:
+            return sqlite_reader.study_names(path)
+        except sqlite_reader.UnknownSchema:
+            pass  # Optuna says what it is (or upgrades it)
+    from hpolab.search.storage import study_names
+
+    return study_names(_open_rdb(url))
+
+
 def optuna_study_name_parts(optuna_name: str) -> tuple[str, str, str]:
     """``"leak_v1.cnn1d"`` -> ``("leak_v1", ".", "cnn1d")``; no dot gives empty parts."""
     study, dot, model_type = optuna_name.rpartition(".")
     return study, dot, model_type
 
 
-def open_stored(layout: Layout, name: str, storage_url: str | None = None) -> StoredStudy:
+def open_stored(
+    layout: Layout, name: str, storage_url: str | None = None, read_only: bool = False
+) -> StoredStudy:
     """Open study ``name`` of the root (or of ``storage_url``), read-only in spirit.
+
+    ``read_only``: the caller only reads trials and metadata (no plots, no writes), so a
+    SQLite file is read as a snapshot without Optuna.
 
     Raises:
         StudyNotFoundError: listing the studies that exist.
@@ -120,14 +156,16 @@ def open_stored(layout: Layout, name: str, storage_url: str | None = None) -> St
     check_name(name, "study")
     url = storage_url or layout.default_storage_url(name)
     exists = storage_url is not None or layout.study_db(name).exists()
+    if read_only and exists:
+        snapshot = _read_snapshot(name, url)
+        if snapshot is not None:
+            return snapshot
     storage = _open_rdb(url) if exists else None
-    mts = model_types_in(storage, name) if storage is not None else []
+    mts = _model_types(storage, name) if storage is not None else []
     if not mts:
-        known = list(known_studies(layout, storage_url))
-        where = redact(storage_url) if storage_url else str(layout.studies_dir)
-        listing = ", ".join(known) if known else "none yet (run_hpo.py creates one)"
-        raise StudyNotFoundError(f"study: no study {name!r} in {where}; known studies: {listing}")
-    assert storage is not None
+        _not_found(layout, name, storage_url)
+    import optuna
+
     stored = StoredStudy(name, url, storage)
     for mt in mts:
         stored.studies[mt] = optuna.load_study(
@@ -136,7 +174,38 @@ def open_stored(layout: Layout, name: str, storage_url: str | None = None) -> St
     return stored
 
 
-def state_counts(study: optuna.Study) -> dict[str, int]:
+def _model_types(storage: Any, name: str) -> list[str]:
+    from hpolab.search.storage import model_types_in
+
+    return model_types_in(storage, name)
+
+
+def _read_snapshot(name: str, url: str) -> StoredStudy | None:
+    """Study ``name`` read from its SQLite file without Optuna; None to use Optuna."""
+    path = _sqlite_file(url)
+    if path is None:
+        return None
+    try:
+        mts = model_types_from(sqlite_reader.study_names(path), name)
+        if not mts:
+            return None  # Optuna's path says it is not found, the same way
+        studies = sqlite_reader.load(path, [optuna_study_name(name, mt) for mt in mts])
+    except sqlite_reader.UnknownSchema:
+        return None
+    stored = StoredStudy(name, url, None)
+    stored.studies = {mt: studies[optuna_study_name(name, mt)] for mt in mts}
+    return stored
+
+
+def _not_found(layout: Layout, name: str, storage_url: str | None) -> NoReturn:
+    """Raise that study ``name`` does not exist, listing those that do."""
+    known = list(known_studies(layout, storage_url))
+    where = redact(storage_url) if storage_url else str(layout.studies_dir)
+    listing = ", ".join(known) if known else "none yet (run_hpo.py creates one)"
+    raise StudyNotFoundError(f"study: no study {name!r} in {where}; known studies: {listing}")
+
+
+def state_counts(study: Any) -> dict[str, int]:
     """Trials per state: complete, pruned, fail, running, waiting."""
     counts = {"complete": 0, "pruned": 0, "fail": 0, "running": 0, "waiting": 0}
     for t in study.get_trials(deepcopy=False):
@@ -144,7 +213,7 @@ def state_counts(study: optuna.Study) -> dict[str, int]:
     return counts
 
 
-def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+def best_trial(study: Any) -> Any:
     """The best complete trial, or ``None`` when there is none yet."""
     try:
         return study.best_trial
@@ -152,7 +221,7 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
         return None
 
 
-def trial_rows(study: optuna.Study, space: SearchSpace) -> list[dict[str, Any]]:
+def trial_rows(study: Any, space: SearchSpace | DefineByRunSpace) -> list[dict[str, Any]]:
     """Every trial as plain data (decoded params, state, value, timing, MLflow run)."""
     rows = []
     for t in study.get_trials(deepcopy=False):
@@ -188,8 +257,7 @@ def model_type_status(stored: StoredStudy, model_type: str) -> dict[str, Any]:
     finished = [
         t
         for t in study.get_trials(deepcopy=False)
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-        and t.duration is not None
+        if t.state.name in _FINISHED and t.duration is not None
     ]
     spent = sum(t.duration.total_seconds() for t in finished)  # type: ignore[union-attr]
     # As the budget counts: a trial failed because its worker died (re-queued) does not.

@@ -15,8 +15,6 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import optuna
-
 from hpolab.config import ParamSpec, StudyConfig
 from hpolab.errors import ConfigError
 from hpolab.models.custom import UserBuilder, call, registered
@@ -31,6 +29,8 @@ from hpolab.models.hyperparameters import (
 from hpolab.search.space import SearchSpace, tidy
 
 if TYPE_CHECKING:
+    import optuna
+
     from hpolab.data.dataset import Dataset
 
 MAX_GRID_BUILDS = 2000

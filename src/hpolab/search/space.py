@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from hpolab.config import ParamSpec
 from hpolab.errors import ConfigError
 
 _SCALARS = (str, int, float, bool, type(None))
+
+if TYPE_CHECKING:
+    import optuna
 
 
 def _encode(value: Any) -> Any:

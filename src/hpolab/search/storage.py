@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import re
 import time
 import warnings
 from pathlib import Path
@@ -22,22 +21,16 @@ from optuna.storages import (
 from hpolab.errors import StorageError
 from hpolab.interrupts import shield, shield_methods
 from hpolab.layout import file_lock
+from hpolab.search.names import (  # noqa: F401 - re-exported for the write side
+    JOURNAL_SCHEMES,
+    META,
+    get_meta,
+    is_sql_url,
+    model_types_from,
+    optuna_study_name,
+    redact,
+)
 
-# Prefix of hpolab metadata in Optuna study user attributes.
-META = "hpolab"
-
-
-def optuna_study_name(study: str, model_type: str) -> str:
-    """Each model type is its own Optuna study inside the study's storage."""
-    return f"{study}.{model_type}"
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, for messages."""
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
-
-
-_JOURNAL_SCHEMES = ("redis://", "rediss://", "unix://")
 STORAGE_HINT = (
     "give a SQLAlchemy URL such as sqlite:///path/to/study.db or "
     "postgresql://user@host:5432/dbname, redis://host:6379 or grpc://host:13000"
@@ -65,7 +58,7 @@ def _open_storage(
     url: str, heartbeat_interval: int, grace_period: int | None, max_retries: int
 ) -> BaseStorage:
     try:
-        if url.startswith(_JOURNAL_SCHEMES):
+        if url.startswith(JOURNAL_SCHEMES):
             return _journal_storage(url)
         if url.startswith("grpc://"):
             return _grpc_storage(url)
@@ -126,11 +119,6 @@ def _grpc_storage(url: str) -> BaseStorage:
         proxy = GrpcStorageProxy(host=host, port=int(port))
     proxy.wait_server_ready(timeout=10)
     return proxy
-
-
-def is_sql_url(url: str) -> bool:
-    """Whether ``url`` is a SQLAlchemy URL (Optuna's RDB storage) rather than Redis or gRPC."""
-    return not url.startswith((*_JOURNAL_SCHEMES, "grpc://"))
 
 
 def _rdb_storage(
@@ -239,22 +227,8 @@ def study_names(storage: BaseStorage) -> list[str]:
 
 
 def model_types_in(storage: BaseStorage, study: str) -> list[str]:
-    """Model types of hpolab study ``study`` present in ``storage``.
-
-    Names with a ``:`` are hpolab's bookkeeping (see :mod:`hpolab.search.workers`). Model
-    types have no ``.``: ``x.mlp.cnn1d`` is model type cnn1d of study ``x.mlp``, not of ``x``.
-    """
-    prefix = f"{study}."
-    return [
-        n.removeprefix(prefix)
-        for n in study_names(storage)
-        if n.startswith(prefix) and ":" not in n and "." not in n.removeprefix(prefix)
-    ]
-
-
-def get_meta(study: optuna.Study) -> dict[str, Any]:
-    """hpolab metadata stored on an Optuna study (empty for a new one)."""
-    return dict(study.user_attrs.get(META, {}))
+    """Model types of hpolab study ``study`` present in ``storage``."""
+    return model_types_from(study_names(storage), study)
 
 
 def set_meta(study: optuna.Study, meta: dict[str, Any]) -> None:
