@@ -50,6 +50,37 @@ def test_fit_calls_hooks_every_epoch_and_reports_best_epoch(tiny_data) -> None:
     assert result.epochs_run == 3
 
 
+@pytest.mark.parametrize(
+    ("source", "metrics", "loss"),
+    [
+        ("builtin:breast_cancer", ["accuracy", "auc"], "auto"),
+        ("builtin:digits", None, "focal"),
+        ("builtin:diabetes", ["mae"], "auto"),
+    ],
+    ids=["binary", "multiclass-focal", "regression"],
+)
+def test_the_one_validation_pass_logs_what_keras_validation_logs(source, metrics, loss) -> None:
+    """Each epoch validates once (the epoch bridge); its val_loss and compiled metrics are
+    those of Keras's own validation pass on the same weights, so nothing is lost."""
+    from hpolab.training.fit import validation_logs
+    from hpolab.training.result import fit_targets
+
+    data = load_dataset(DataSection(source=source))
+    hp = training_params(
+        {"epochs": 2, "metrics": metrics, "loss": loss}, TrainingSection(patience=5)
+    )
+    model = build_model("mlp", {"hidden_layers": [8]}, data.input_shape, data.task, data.n_outputs)
+    result = fit_model(model, data, hp, monitor="val_loss", direction="minimize")
+    ours = validation_logs(model, data)
+    keras_pass = model.evaluate(
+        data.X_val, fit_targets(data, data.y_val), batch_size=64, verbose=0, return_dict=True
+    )
+    for name, value in keras_pass.items():
+        assert ours[f"val_{name}"] == pytest.approx(value, rel=1e-4, abs=1e-6), name
+    assert set(result.history) >= {f"val_{k}" for k in keras_pass}
+    assert len(result.history["val_loss"]) == 2
+
+
 def test_a_hook_returning_true_stops_training(tiny_data) -> None:
     hp = training_params({"epochs": 10}, TrainingSection())
     result = fit_model(
@@ -209,6 +240,26 @@ def test_a_running_trial_of_a_stopped_worker_is_failed_and_requeued(tmp_path: Pa
     assert trials[-1].params == trials[trial.number].params
     assert f"trial(s) {trial.number} were left running by a stopped process" in reporter.lines[-1]
     assert counted_trials(study) == 0, "the re-queued configuration is not counted twice"
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
+def test_a_run_created_just_before_the_worker_died_is_marked_failed(tmp_path: Path) -> None:
+    """Killed between creating the trial's MLflow run and recording its id in the trial:
+    the run is found by its tags and ends FAILED, not RUNNING forever."""
+    from hpolab.tracking import StudyTracker
+
+    study, storage = _heartbeat_study(tmp_path)
+    tracker = StudyTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "art", "s")
+    parent, _ = tracker.parent_run(None, "study")
+    other = tracker.start_trial(parent, "cnn1d", 0, {})  # same number, other model type
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    orphan = tracker.start_trial(parent, "mlp", trial.number, {"x": 0.5})
+    storage.record_heartbeat(_trial_id(storage, trial))  # no mlflow_run_id: then it dies
+    settle_running(study, storage, tracker, _Messages())
+    run = tracker.client.get_run(orphan.run_id)
+    assert run.info.status == "FAILED"
+    assert "re-queued" in run.data.tags["hpolab.error"]
+    assert tracker.client.get_run(other.run_id).info.status == "RUNNING"
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])

@@ -143,3 +143,46 @@ def test_config_knows_the_same_classification_losses():
     from hpolab.training.losses import CUSTOM_LOSSES
 
     assert set(CLASSIFICATION_LOSSES) == set(CUSTOM_LOSSES)
+
+
+def _sklearn_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    from sklearn import metrics as skm
+
+    labels = proba.argmax(axis=1)
+    if proba.shape[1] == 2:
+        auc = skm.roc_auc_score(y, proba[:, 1])
+    else:
+        p = proba / proba.sum(axis=1, keepdims=True)
+        auc = skm.roc_auc_score(y, p, multi_class="ovr", labels=list(range(proba.shape[1])))
+    return {
+        "accuracy": skm.accuracy_score(y, labels),
+        "f1_macro": skm.f1_score(y, labels, average="macro", zero_division=0),
+        "auc": auc,
+    }
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.UndefinedMetricWarning")
+@pytest.mark.parametrize("n_classes", [2, 3, 10])
+@pytest.mark.parametrize("case", ["random", "ties", "a class never predicted", "absent class"])
+def test_classification_metrics_are_scikit_learns(n_classes: int, case: str) -> None:
+    """Computed with NumPy every epoch; the values are scikit-learn's."""
+    from hpolab.training.metrics import compute_metrics
+
+    rng = np.random.default_rng(n_classes)
+    y = rng.integers(0, n_classes, 300)
+    logits = rng.normal(size=(300, n_classes)) + 1.5 * np.eye(n_classes)[y]
+    if case == "ties":
+        logits = np.round(logits)  # many equal scores
+    if case == "a class never predicted":
+        logits[:, 0] -= 100
+    if case == "absent class":
+        y[y == n_classes - 1] = 0
+    proba = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype(np.float32)
+    ours = compute_metrics("classification", y, proba)
+    expected = _sklearn_metrics(y, proba.astype(np.float64))
+    for name, value in expected.items():
+        if np.isnan(value):
+            assert np.isnan(ours[name]), name
+        else:
+            assert ours[name] == pytest.approx(value, abs=1e-12), name
+    assert str(compute_metrics("classification", y.astype(np.float64), proba)) == str(ours)

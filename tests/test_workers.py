@@ -374,7 +374,7 @@ def test_a_killed_worker_costs_no_trial(
         tmp_path / "k.yaml", data, name=name, n_trials=9, heartbeat_interval=1, grace_period=3
     )
     raw = yaml.safe_load(cfg.read_text())
-    raw["training"].update(epochs=25, patience=25, batch_size=16)  # trials of a few seconds
+    raw["training"].update(epochs=60, patience=60, batch_size=16)  # trials of a few seconds
     cfg.write_text(yaml.safe_dump(raw))
     root = tmp_path / "root"
     storage = {

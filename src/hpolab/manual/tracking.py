@@ -27,6 +27,8 @@ def tracking_run(
     if mlflow_run_id:
         resumed = tracker.resume_run(mlflow_run_id)
         if resumed is not None:
+            # Epochs written in batches: those a kill kept from MLflow come from the history.
+            resumed.log_history(run.history)
             return resumed
     params = {
         "model_type": run.spec.model_type,

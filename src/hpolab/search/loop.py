@@ -377,10 +377,15 @@ def _mirror_recovered(
 ) -> None:
     """Mark the recovered trials' MLflow runs failed and say which were re-queued."""
     trials = study.get_trials(deepcopy=False)
+    model_type = study.study_name.rpartition(".")[2]
     for number in numbers:
+        if tracker is None:
+            break
         run_id = trials[number].user_attrs.get("mlflow_run_id")
-        if tracker is not None and run_id:
-            tracker.mark_failed(run_id, "the worker stopped during this trial; re-queued")
+        # No id recorded: the process died right after creating the run; find it by tags.
+        run_ids = [run_id] if run_id else tracker.running_trial_runs(model_type, number)
+        for found in run_ids:
+            tracker.mark_failed(found, "the worker stopped during this trial; re-queued")
     reporter.message(
         f"{study.study_name}: trial(s) {', '.join(map(str, numbers))} were left running by a "
         "stopped process; marked failed and their parameters re-queued"

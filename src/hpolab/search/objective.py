@@ -254,6 +254,8 @@ class Objective:
         if point is not None and model is not None:
             trial.set_user_attr("resumed_from_epoch", point.epoch)
             pruning.replay(point.history)
+            if run is not None:  # epochs a kill kept from reaching MLflow: the curve is whole
+                run.log_history(point.history)
             if self.notify is not None:
                 self.notify(
                     f"{self.model_type}: trial {trial.number} continues trial {number} "

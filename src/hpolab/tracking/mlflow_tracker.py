@@ -53,6 +53,8 @@ _STATUS = {
     "pruned": RunStatus.to_string(RunStatus.FINISHED),
     "failed": RunStatus.to_string(RunStatus.FAILED),
 }
+# Per-epoch metrics of a trial are written together at most this often (seconds).
+EPOCH_FLUSH_SECONDS = 2.0
 # MLflow limits parameter values to 6000 characters.
 _MAX_PARAM = 6000
 
@@ -63,13 +65,37 @@ class TrialRun:
     def __init__(self, client: MlflowClient, run_id: str) -> None:
         self.client = client
         self.run_id = run_id
+        self._buffer: list[Metric] = []
+        self._written = time.monotonic()
+        self._ended = False
 
     def log_epoch(self, epoch: int, logs: Mapping[str, float]) -> None:
-        """Log every metric of one epoch in one call (step = epoch)."""
+        """Log every metric of one epoch (step = epoch).
+
+        Epochs are written together at most every :data:`EPOCH_FLUSH_SECONDS` (and when the
+        run ends): one database write per epoch of a short epoch costs as much as the
+        epoch. The curves in the MLflow UI lag by at most that much.
+        """
         now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, epoch) for k, v in logs.items() if _finite(v)]
-        if metrics:
-            self.client.log_batch(self.run_id, metrics=metrics)
+        self._buffer.extend(Metric(k, float(v), now, epoch) for k, v in logs.items() if _finite(v))
+        if self._ended or time.monotonic() - self._written >= EPOCH_FLUSH_SECONDS:
+            self.flush()  # after the end (e.g. test metrics), nothing else would write it
+
+    def log_history(self, history: Mapping[str, list[float]]) -> None:
+        """Log the epochs of ``history`` (per metric, one value per epoch from epoch 1),
+        e.g. those a stopped attempt trained before its resume point."""
+        epochs = max((len(values) for values in history.values()), default=0)
+        for epoch in range(epochs):
+            self.log_epoch(epoch + 1, {k: v[epoch] for k, v in history.items() if len(v) > epoch})
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the epochs logged since the last write."""
+        metrics, self._buffer = self._buffer, []
+        self._written = time.monotonic()
+        # MLflow takes at most 1000 metrics per batch.
+        for start in range(0, len(metrics), 1000):
+            self.client.log_batch(self.run_id, metrics=metrics[start : start + 1000])
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         """Attach a file (report, model, JSON) to the run."""
@@ -83,6 +109,8 @@ class TrialRun:
         error: str | None = None,
     ) -> None:
         """Record the trial's final value and state (complete, pruned or failed)."""
+        self.flush()  # the curves are whole before the run is marked ended
+        self._ended = True
         now = int(time.time() * 1000)
         metrics = [Metric("objective_value", float(value), now, 0)] if _finite(value) else []
         params = [Param(k, _param_text(v)) for k, v in (attrs or {}).items()]
@@ -330,6 +358,21 @@ class StudyTracker:
         self.client.set_tag(run_id, "hpolab.error", reason)
         self.client.set_terminated(run_id, status="FAILED")
         return True
+
+    def running_trial_runs(self, model_type: str, trial_number: int) -> list[str]:
+        """Runs of trial ``trial_number`` still RUNNING: a process killed between creating a
+        trial's run and recording its id in the trial leaves one nothing else points at."""
+        if self.experiment_id is None:
+            return []
+        found = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`{ROLE_TAG}` = 'trial' and tags.`{MODEL_TYPE_TAG}` = '{model_type}' "
+                f"and tags.`{TRIAL_TAG}` = '{trial_number}' and attributes.status = 'RUNNING'"
+            ),
+            run_view_type=ViewType.ACTIVE_ONLY,
+        )
+        return [run.info.run_id for run in found]
 
     # -- final model --------------------------------------------------------------------
     def registered_name(self, model_type: str) -> str:

@@ -13,6 +13,8 @@ a hook returning ``True`` stops training (the pruner uses this).
 
 from __future__ import annotations
 
+import gc
+import itertools
 import math
 import time
 from collections.abc import Sequence
@@ -72,13 +74,21 @@ def seed_everything(seed: int | None) -> None:
         keras.utils.set_random_seed(int(seed))
 
 
+_CLEARS = itertools.count(1)
+FULL_COLLECT_EVERY = 10
+
+
 def clear_keras() -> None:
     """Drop Keras' global state once a model is no longer needed.
 
-    Without it every model's graph stays in memory and a long study grows. ``clear_session``
-    runs a full garbage collection itself; a second one costs ~0.3 s for nothing.
+    Without it every model's graph stays in memory and a long study grows. A full garbage
+    collection costs ~0.3 s with TensorFlow loaded, as much as a short trial's bookkeeping,
+    and frees little that reference counting has not: it runs every tenth call (memory
+    stays flat: ``benchmarks/flat_cost.py``).
     """
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
+    if next(_CLEARS) % FULL_COLLECT_EVERY == 0:
+        gc.collect()
 
 
 def training_params(params: dict[str, Any], defaults: TrainingSection) -> dict[str, Any]:
@@ -203,27 +213,79 @@ class StopOnNaN(keras.callbacks.Callback):
 
 
 class _EpochBridge(keras.callbacks.Callback):
-    """Adds validation metrics to Keras logs and calls the epoch hooks."""
+    """Validates once per epoch and calls the epoch hooks.
 
-    def __init__(self, data: Dataset | None, hooks: Sequence[EpochHook]) -> None:
+    One forward pass over the validation rows gives every ``val_`` value: the loss and the
+    compiled Keras metrics (what Keras's own validation pass logs) and hpolab's metrics
+    (accuracy, f1_macro, auc / rmse, mae, r2). Keras's pass followed by a prediction did
+    the work twice, with two more traced functions per model.
+    """
+
+    def __init__(
+        self, data: Dataset | None, hooks: Sequence[EpochHook], keras_metrics: bool = True
+    ) -> None:
         super().__init__()
         self._data = data
+        self._y_fit = None if data is None else fit_targets(data, data.y_val)
+        self._keras_metrics = keras_metrics
         self._hooks = list(hooks)
         self.stopped_by_hook = False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs if logs is not None else {}
         if self._data is not None:
-            raw = self.model.predict(self._data.X_val, batch_size=1024, verbose=0)
-            for name, value in compute_metrics(
-                self._data.task, self._data.y_val, raw, self._data.target_scaler
-            ).items():
-                logs[f"val_{name}"] = value
+            logs.update(validation_logs(self.model, self._data, self._y_fit, self._keras_metrics))
         plain = {k: float(v) for k, v in logs.items() if k != "learning_rate"}
         for hook in self._hooks:
             if hook(epoch + 1, plain):
                 self.stopped_by_hook = True
                 self.model.stop_training = True
+
+
+VALIDATION_CHUNK = 4096
+
+
+def forward(model: keras.Model, X: np.ndarray) -> np.ndarray:
+    """The model's outputs for ``X`` in inference mode, as NumPy.
+
+    Direct calls in chunks: for the validation rows of a trial, this is faster than
+    ``model.predict``, which traces a function for every new model.
+    """
+    parts = [
+        keras.ops.convert_to_numpy(model(X[i : i + VALIDATION_CHUNK], training=False))
+        for i in range(0, len(X), VALIDATION_CHUNK)
+    ]
+    return np.concatenate(parts) if parts else np.empty((0,))
+
+
+def validation_logs(
+    model: keras.Model,
+    data: Dataset,
+    y_fit: np.ndarray | None = None,
+    keras_metrics: bool = True,
+) -> dict[str, float]:
+    """Every ``val_`` value of the model on ``data``'s validation rows, from one pass.
+
+    ``keras_metrics=False``: the model was compiled with the default metrics (accuracy for
+    classification, none for regression), which hpolab's own metrics already give.
+    """
+    y_fit = fit_targets(data, data.y_val) if y_fit is None else y_fit
+    raw = forward(model, data.X_val)
+    loss = model.compute_loss(x=None, y=y_fit, y_pred=raw, training=False)
+    # The compiled metrics' state is reset before each epoch and by Keras's own validation
+    # pass alike; the training values are already in this epoch's logs.
+    logs: dict[str, float] = {}
+    if keras_metrics:
+        model.reset_metrics()
+        logs.update(
+            (f"val_{k}", float(v))
+            for k, v in model.compute_metrics(None, y_fit, raw).items()
+            if k != "loss"
+        )
+    logs["val_loss"] = float(loss)
+    for name, value in compute_metrics(data.task, data.y_val, raw, data.target_scaler).items():
+        logs[f"val_{name}"] = value
+    return logs
 
 
 def fit_arrays(
@@ -326,7 +388,8 @@ def fit_model(
             model, data, monitor=monitor, hooks=hooks, use_validation=use_validation
         )
     batch_size = int(hp["batch_size"])
-    X_fit, y_fit, validation = _fit_split(data, use_validation)
+    # The validation rows are evaluated by the epoch bridge, once (see _EpochBridge).
+    X_fit, y_fit = _fit_split(data, use_validation)
     if compile:
         compile_model(
             model,
@@ -336,7 +399,9 @@ def fit_model(
             steps_per_epoch=math.ceil(len(X_fit) / batch_size),
             classes=data.classes,
         )
-    bridge = _EpochBridge(data if use_validation else None, hooks)
+    bridge = _EpochBridge(
+        data if use_validation else None, hooks, keras_metrics=hp.get("metrics") is not None
+    )
     callbacks: list[keras.callbacks.Callback] = [bridge]
     history_before = history_before or {}
     if use_validation:
@@ -351,7 +416,6 @@ def fit_model(
         y_fit,
         epochs=hp["epochs"],
         batch_size=batch_size,
-        validation=validation,
         callbacks=[*callbacks, *extra_callbacks],
         verbose=verbose,
         initial_epoch=initial_epoch,
@@ -477,16 +541,13 @@ def _check_training(model: keras.Model, data: Dataset, hp: dict[str, Any]) -> No
 _WRITING = ("checkpoint", "metrics_log", "tensorboard")
 
 
-def _fit_split(
-    data: Dataset, use_validation: bool
-) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-    """Inputs and targets to fit on, and the validation pair (``None``: train + val)."""
+def _fit_split(data: Dataset, use_validation: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and targets to fit on: the training rows, or train + validation."""
     y_train = fit_targets(data, data.y_train)
-    y_val = fit_targets(data, data.y_val)
     if use_validation:
-        return data.X_train, y_train, (data.X_val, y_val)
+        return data.X_train, y_train
     X = np.concatenate([data.X_train, data.X_val])
-    return X, np.concatenate([y_train, y_val]), None
+    return X, np.concatenate([y_train, fit_targets(data, data.y_val)])
 
 
 def _result(

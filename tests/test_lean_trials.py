@@ -1,0 +1,67 @@
+"""Nothing is lost for speed: the lean trial loop keeps every curve and prunes the same way.
+
+The loop validates once per epoch, computes its metrics with NumPy and writes per-epoch
+MLflow metrics in batches (see ``benchmarks/race.py`` for the speed). Here, on a real
+study with MLflow on: every epoch of every trial is in MLflow, the run ends with its whole
+curve, and the same seed prunes the same trials at the same epochs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+CONFIG = {
+    "study": {
+        "name": "lean",
+        "metric": "val_accuracy",
+        "n_trials": 8,
+        "sampler": "random",
+        "pruner": "median",
+        "seed": 5,
+        "plots": False,
+    },
+    "data": {"source": "builtin:breast_cancer"},
+    "training": {"epochs": 8, "batch_size": 32, "patience": 8},
+    "models": {
+        "mlp": {
+            "search_space": {
+                "hidden_layers": [[4], [16, 8]],
+                "learning_rate": {"low": 1e-4, "high": 3e-2, "log": True},
+            }
+        }
+    },
+}
+
+
+def _run(root: Path) -> list[tuple[str, int, str | None]]:
+    """(state, epochs reported to the pruner, MLflow run id) of each trial."""
+    import hpolab
+    from hpolab.search.catalog import open_stored
+    from hpolab.layout import Layout
+
+    hpolab.run_study(CONFIG, root=root, quiet=True)
+    study = open_stored(Layout.from_root(root), "lean").studies["mlp"]
+    return [
+        (t.state.name, len(t.intermediate_values), t.user_attrs.get("mlflow_run_id"))
+        for t in study.get_trials()
+    ]
+
+
+@pytest.mark.slow
+def test_same_seed_prunes_the_same_epochs_and_every_epoch_is_in_mlflow(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    first = _run(tmp_path / "a")
+    second = _run(tmp_path / "b")
+    assert [t[:2] for t in first] == [t[:2] for t in second], "same seed, same pruning"
+    states = {t[0] for t in first}
+    assert states == {"COMPLETE", "PRUNED"}, f"the config must prune some trials: {states}"
+    client = MlflowClient(f"sqlite:///{tmp_path / 'a' / 'mlruns' / 'mlflow.db'}")
+    for state, epochs, run_id in first:
+        run = client.get_run(run_id)
+        assert run.info.status == "FINISHED", (state, run.info.status)
+        for metric in ("val_accuracy", "val_loss", "loss", "val_auc"):
+            steps = [m.step for m in client.get_metric_history(run_id, metric)]
+            assert steps == list(range(1, epochs + 1)), (metric, state, steps)
