@@ -38,8 +38,8 @@ CONFIG = {
 def _run(root: Path) -> list[tuple[str, int, str | None]]:
     """(state, epochs reported to the pruner, MLflow run id) of each trial."""
     import hpolab
-    from hpolab.search.catalog import open_stored
     from hpolab.layout import Layout
+    from hpolab.search.catalog import open_stored
 
     hpolab.run_study(CONFIG, root=root, quiet=True)
     study = open_stored(Layout.from_root(root), "lean").studies["mlp"]

@@ -56,7 +56,8 @@ def run_study(
         reporter: where progress goes (default: a terminal display, or none if ``quiet``).
         worker_index: this process's index in a planned pool of workers (shown in MLflow).
         finish: ``False`` only searches, leaving final models and results to another worker.
-        overrides: ``study_name``, ``n_trials``, ``timeout``, ``sampler``, ``pruner``,
+        overrides: ``study_name``, ``n_trials``, ``timeout``, ``stop_early`` (a patience),
+            ``sampler``, ``pruner``,
             ``seed``, ``metric``, ``storage``, ``workers``, ``tracking_uri``, ``data``,
             ``target``, ``task``, ``epochs``, or
             a dotted path such as ``**{"training.batch_size": 64}``.

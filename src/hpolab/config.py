@@ -210,6 +210,18 @@ class ParamSpec(_Strict):
         return [round(self.low + i * self.step, 12) for i in range(count)]
 
 
+class StopEarlySection(_Strict):
+    """End a model type's search before its budget once the best value has stopped improving."""
+
+    patience: int = Field(
+        default=10, ge=1, description="finished trials (complete or pruned) without a new best"
+    )
+    min_trials: int = Field(default=10, ge=1, description="finished trials before the rule applies")
+    min_delta: float = Field(
+        default=0.0, ge=0, description="a smaller gain than this over the best is not a new best"
+    )
+
+
 class StudySection(_Strict):
     """What to optimize and how."""
 
@@ -238,6 +250,11 @@ class StudySection(_Strict):
         description="folder the user's modules (models.<type>.builder, a data loader) are "
         "imported from; default: the config's folder, then the working directory",
     )
+    stop_early: StopEarlySection | None = Field(
+        default=None,
+        description="end the search once the best value has stopped improving: true for the "
+        "defaults, or {patience, min_trials, min_delta}; off by default (the budget decides)",
+    )
     trial_checkpoints: int | Literal["auto", "off"] = Field(
         default="auto",
         description="how often a Keras trial saves its resume checkpoint: auto (when "
@@ -262,6 +279,16 @@ class StudySection(_Strict):
                 "postgresql://user@host:5432/db or sqlite:////path/to/mlflow.db"
             )
         return uri
+
+    @field_validator("stop_early", mode="before")
+    @classmethod
+    def _stop_early_switch(cls, value: Any) -> Any:
+        # ``stop_early: true`` takes the defaults, ``false`` turns the rule off.
+        if isinstance(value, bool):
+            return {} if value else None
+        if value is not None and not isinstance(value, (dict, StopEarlySection)):
+            raise ValueError("give true, false or a mapping {patience, min_trials, min_delta}")
+        return value
 
     @field_validator("trial_checkpoints", mode="before")
     @classmethod
@@ -723,6 +750,7 @@ OVERRIDE_PATHS = {
     "study_name": "study.name",
     "n_trials": "study.n_trials",
     "timeout": "study.timeout",
+    "stop_early": "study.stop_early.patience",
     "sampler": "study.sampler",
     "pruner": "study.pruner",
     "seed": "study.seed",
@@ -881,6 +909,8 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     for part in parents:
         child = node.setdefault(part, {})
+        if child is None or isinstance(child, bool):  # an optional section off, or ``true``
+            child = node[part] = {}
         if not isinstance(child, dict):
             raise ConfigError(f"{part}: must be a mapping to set {dotted}")
         node = child

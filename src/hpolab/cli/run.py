@@ -65,6 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="study.timeout per model type"
     )
+    group.add_argument(
+        "--stop-early",
+        type=int,
+        metavar="PATIENCE",
+        help="study.stop_early.patience: end a model type's search after PATIENCE finished "
+        "trials without a new best",
+    )
     group.add_argument("--sampler", metavar="NAME", help="grid, random, tpe (default), gp or cmaes")
     group.add_argument("--pruner", metavar="NAME", help="none, median (default) or hyperband")
     group.add_argument("--seed", type=int, help="study.seed")
@@ -170,6 +177,7 @@ def _run(args: argparse.Namespace) -> int:
         study_name=args.study_name,
         n_trials=args.n_trials,
         timeout=args.timeout,
+        stop_early=args.stop_early,
         sampler=args.sampler,
         pruner=args.pruner,
         seed=args.seed,
@@ -196,6 +204,8 @@ def print_summary(result, layout, reporter) -> None:  # noqa: ANN001 - rich obje
         warning = baseline_warning(name, m.baseline)
         if warning:
             console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        if m.stopped_early:
+            console.print(f"{name}: stopped early: {m.stopped_early}", soft_wrap=True)
     rel = _relative
     others = result.study_new_trials - result.new_trials
     shared = f" (and {others} by other workers)" if others > 0 else ""

@@ -74,7 +74,7 @@ def status_table(study: str, model_types: dict[str, dict[str, Any]]):  # noqa: A
             best if shared else f"{best} {s['metric']} ({direction_word(s['direction'])})",
             fmt(s["best_trial"]),
             duration(s["seconds_spent"]),
-            duration(s["eta_seconds"]) if s["state"] != "finished" else "-",
+            duration(s["eta_seconds"]) if s["state"] in ("running", "incomplete") else "-",
             s["state"],
         )
     return out

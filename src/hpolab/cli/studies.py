@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "studies",
         "list the studies under the root",
         "Every study under the root (hpo_studies/*.db) or in --storage: model types, trials "
-        "done / planned, best value and state (finished, incomplete, running).",
+        "done / planned, best value and state (finished, stopped early, incomplete, running).",
         "examples:\n  hpolab studies\n  hpolab studies --json\n"
         "  hpolab studies --storage postgresql://postgres@127.0.0.1:5432/test",
     )

@@ -26,18 +26,23 @@ def list_studies(root: Root = None, storage: str | None = None) -> list[dict[str
     for name, url in known_studies(layout, storage).items():
         stored = open_stored(layout, name, url if storage else None, read_only=True)
         per_model = [model_type_status(stored, mt) for mt in stored.model_types]
-        states = {m["state"] for m in per_model}
         rows.append(
             {
                 "study": name,
                 "storage": url,
                 "model_types": per_model,
-                "state": "running"
-                if "running" in states
-                else ("finished" if states == {"finished"} else "incomplete"),
+                "state": _study_state({m["state"] for m in per_model}),
             }
         )
     return rows
+
+
+def _study_state(states: set[str]) -> str:
+    """A study's state from its model types': running, finished (a search that stopped
+    early counts as finished) or incomplete."""
+    if "running" in states:
+        return "running"
+    return "finished" if states <= {"finished", "stopped early"} else "incomplete"
 
 
 def study_status(name: str, root: Root = None, storage: str | None = None) -> dict[str, Any]:

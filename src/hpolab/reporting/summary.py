@@ -32,6 +32,8 @@ class ModelTypeSummary:
     final_model: dict[str, Any] | None = None
     test_metrics: dict[str, float] | None = None
     baseline: dict[str, Any] | None = None
+    # Why the search ended before its budget (``study.stop_early``), if it did.
+    stopped_early: str | None = None
 
     @staticmethod
     def count_states(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -126,4 +128,9 @@ def study_markdown(summaries: dict[str, ModelTypeSummary]) -> str:
     warnings = [w for mt, s in summaries.items() if (w := baseline_warning(mt, s.baseline))]
     if warnings:
         text += "\n\n" + "\n".join(f"**Warning:** {w}." for w in warnings)
+    stops = [
+        f"{mt}: stopped early: {s.stopped_early}." for mt, s in summaries.items() if s.stopped_early
+    ]
+    if stops:
+        text += "\n\n" + "\n".join(stops)
     return text

@@ -21,7 +21,7 @@ from hpolab.config import StudyConfig
 from hpolab.errors import StorageError, StudyNotFoundError
 from hpolab.layout import Layout, check_name
 from hpolab.search import sqlite_reader
-from hpolab.search.budget import counted_trials
+from hpolab.search.budget import counted_trials, stopped_early
 from hpolab.search.define_by_run import DefineByRunSpace
 from hpolab.search.names import (
     get_meta,
@@ -267,10 +267,13 @@ def model_type_status(stored: StoredStudy, model_type: str) -> dict[str, Any]:
     mean = spent / len(finished) if finished else None
     best = best_trial(study)
     last = max((t.datetime_complete for t in finished if t.datetime_complete), default=None)
+    stopped = stopped_early(study)
     if counts["running"]:
         state = "running"
     elif done >= target:
         state = "finished"
+    elif stopped:
+        state = "stopped early"
     else:
         state = "incomplete"
     return {
@@ -285,8 +288,9 @@ def model_type_status(stored: StoredStudy, model_type: str) -> dict[str, Any]:
         "best_trial": None if best is None else best.number,
         "seconds_spent": round(spent, 1),
         "mean_trial_seconds": None if mean is None else round(mean, 2),
-        "eta_seconds": None if mean is None else round(mean * remaining, 1),
+        "eta_seconds": None if mean is None or stopped else round(mean * remaining, 1),
         "last_trial_finished": None if last is None else _iso(last),
+        "stopped_early": stopped,
     }
 
 

@@ -15,6 +15,7 @@ from hpolab.layout import Layout
 from hpolab.progress import Reporter
 from hpolab.reporting import ModelTypeSummary, param_importance, study_markdown
 from hpolab.reporting.plots import PageSection, PlotSet, build_page, build_plots
+from hpolab.search.budget import stopped_early
 from hpolab.search.catalog import best_trial, trial_rows
 from hpolab.search.space import SearchSpace
 from hpolab.tracking import StudyTracker
@@ -45,6 +46,7 @@ def summarize(
         states=ModelTypeSummary.count_states(rows),
         param_importance=param_importance(study, cfg.study.seed),
         trials=rows,
+        stopped_early=stopped_early(study),
     )
 
 

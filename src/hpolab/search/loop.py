@@ -13,7 +13,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -30,7 +30,7 @@ from hpolab.errors import TrialFailed
 from hpolab.interrupts import shield, unshielded
 from hpolab.layout import process_alive
 from hpolab.progress import Reporter
-from hpolab.search.budget import counted_trials
+from hpolab.search.budget import STOPPED_EARLY, counted_trials, stagnation, stopped_early
 from hpolab.search.space import SearchSpace
 from hpolab.search.storage import RequeueStaleTrial, heartbeats, take_recovered
 from hpolab.search.trial_resume import remove_finished
@@ -120,13 +120,8 @@ def search_trials(
     before each round; Ctrl-C re-queues the interrupted configuration and re-raises.
     """
     mt = objective.model_type
-    target = cfg.study.n_trials
     grid = isinstance(study.sampler, optuna.samplers.GridSampler)
-    if grid:
-        grid_total = 1
-        for values in space.grid().values():
-            grid_total *= len(values)
-        target = min(target, grid_total)
+    target = _target(cfg, space, grid)
     lease = None if _has_heartbeats(storage) else Lease.of(cfg)
     settle_running(study, storage, tracker, reporter, lease)
     _remove_finished_checkpoints(study, objective)
@@ -135,19 +130,8 @@ def search_trials(
     deadline = time.monotonic() + cfg.study.timeout if cfg.study.timeout else None
 
     shown = {t.number for t in study.get_trials(deepcopy=False, states=_ENDED)}
-
-    def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        _report_recovered(study, storage, tracker, reporter)
-        if trial.state == TrialState.FAIL:
-            reason = trial.user_attrs.get("error", "see the trial's MLflow run")
-            reporter.message(f"{mt}: trial {trial.number} failed: {reason}")
-        _report_ended(study, trial, shown, reporter, mt)
-        counted = counted_trials(study)
-        reporter.trial_done(mt, min(counted, target), best_or_none(study))
-        # Other workers sharing the storage also add trials: stop at the shared budget.
-        if counted >= target and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            study.stop()
-
+    on_trial = _TrialEnded(cfg, mt, target, storage, tracker, reporter, shown)
+    said = on_trial.said
     reporter.trial_done(mt, min(counted_trials(study), target), best_or_none(study))
     while True:
         _recover_stale(study, storage, tracker, reporter, lease)
@@ -157,6 +141,13 @@ def search_trials(
         time_left = None if deadline is None else deadline - time.monotonic()
         if time_left is not None and time_left <= 0:
             reporter.message(f"{mt}: timeout of {cfg.study.timeout:g}s reached")
+            break
+        if (reason := check_stop_rule(cfg, study)) is not None:
+            if reason not in said:
+                reporter.message(f"{mt}: stopped early: {reason}")
+            # Queued configurations stay queued: the rule says more trials would not pay.
+            _wait_for_others(study, storage, tracker, reporter, time_left, lease, False)
+            _report_ended(study, None, shown, reporter, mt)
             break
         if done or (remaining <= 0 and not waiting):
             # The study is done only when no other worker still runs a trial: one of a
@@ -187,6 +178,50 @@ def search_trials(
 
 
 _ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass
+class _TrialEnded:
+    """Optuna's callback after each trial: report it (and those of other workers), then
+    stop at the shared budget or when ``study.stop_early`` says so."""
+
+    cfg: StudyConfig
+    mt: str
+    target: int
+    storage: BaseStorage
+    tracker: StudyTracker | None
+    reporter: Reporter
+    shown: set[int]  # trials already reported
+    said: set[str] = field(default_factory=set)  # stop reasons already printed
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        mt, reporter = self.mt, self.reporter
+        _report_recovered(study, self.storage, self.tracker, reporter)
+        if trial.state == TrialState.FAIL:
+            reason = trial.user_attrs.get("error", "see the trial's MLflow run")
+            reporter.message(f"{mt}: trial {trial.number} failed: {reason}")
+        _report_ended(study, trial, self.shown, reporter, mt)
+        counted = counted_trials(study)
+        reporter.trial_done(mt, min(counted, self.target), best_or_none(study))
+        # Other workers sharing the storage also add trials: stop at the shared budget.
+        if counted >= self.target and not study.get_trials(
+            deepcopy=False, states=(TrialState.WAITING,)
+        ):
+            study.stop()
+        elif (stop := check_stop_rule(self.cfg, study)) is not None:
+            self.said.add(stop)
+            reporter.message(f"{mt}: stopped early: {stop}")
+            study.stop()
+
+
+def _target(cfg: StudyConfig, space: SearchSpace, grid: bool) -> int:
+    """The trials to run: the budget, or fewer when a grid has fewer points."""
+    if not grid:
+        return cfg.study.n_trials
+    points = 1
+    for values in space.grid().values():
+        points *= len(values)
+    return min(cfg.study.n_trials, points)
 
 
 def _report_ended(
@@ -225,13 +260,16 @@ def _wait_for_others(
     reporter: Reporter,
     time_left: float | None,
     lease: Lease | None,
+    run_requeued: bool = True,
 ) -> bool:
-    """Wait while other workers run trials; True if one was re-queued (to be run here)."""
+    """Wait while other workers run trials; True if one was re-queued (to be run here,
+    unless ``run_requeued`` is False: then the wait goes on until none runs)."""
     running = _running_numbers(study)
     if not running:
         return False
+    why = "budget reached" if run_requeued else "stopped early"
     reporter.message(
-        f"{study.study_name}: budget reached; waiting for trial(s) "
+        f"{study.study_name}: {why}; waiting for trial(s) "
         f"{', '.join(map(str, sorted(running)))} running on other workers"
     )
     deadline = None if time_left is None else time.monotonic() + time_left
@@ -239,11 +277,22 @@ def _wait_for_others(
     while deadline is None or time.monotonic() < deadline:
         time.sleep(interval)
         _recover_stale(study, storage, tracker, reporter, lease)
-        if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        if run_requeued and study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return True
         if not _running_numbers(study):
             return False
     return False
+
+
+def check_stop_rule(cfg: StudyConfig, study: optuna.Study) -> str | None:
+    """Why ``study.stop_early`` ends this search now, recorded on the study (for
+    ``hpolab status`` and the results); None while it goes on. A rule turned off or
+    loosened on a resume clears an earlier reason."""
+    rule = cfg.study.stop_early
+    reason = None if rule is None else stagnation(study, cfg.study.resolved_direction, rule)
+    if reason != stopped_early(study):
+        study.set_user_attr(STOPPED_EARLY, reason)
+    return reason
 
 
 def _has_heartbeats(storage: BaseStorage) -> bool:

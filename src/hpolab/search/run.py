@@ -76,6 +76,7 @@ class ModelTypeResult:
     registered_version: str | None = None
     # The final model's test score beside a trivial model's (majority class / mean).
     baseline: dict[str, Any] | None = None
+    stopped_early: str | None = None  # why the search ended before its budget, if it did
 
 
 @dataclass
@@ -607,4 +608,5 @@ def _model_result(
         mlflow_run_id=final.mlflow_run_id if final else None,
         registered_version=final.registered_version if final else None,
         baseline=final.baseline if final else None,
+        stopped_early=summary.stopped_early,
     )
