@@ -301,6 +301,8 @@ def test_compare_and_delete(root):
     deleted = ok(hpolab("delete", "ops2", "--yes", root=root))
     assert "delete removed" in deleted.stdout
     assert not (root / "hpo_studies" / "ops2.db").exists()
+    # Nor SQLite's write-ahead log and its index, which a new study of the name would meet.
+    assert not list((root / "hpo_studies").glob("ops2.db-*"))
     assert not (root / "models" / "hpo_derived" / "ops2").exists()
     studies = json.loads(ok(hpolab("studies", "--json", root=root)).stdout)
     assert [s["study"] for s in studies] == [STUDY]  # the other study is untouched

@@ -275,3 +275,24 @@ def test_atomic_writes_are_as_readable_as_the_umask_allows(tmp_path: Path, umask
         os.umask(previous)
     for name in ("r.json", "m.bin"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+
+
+def test_local_study_and_mlflow_files_journal_in_a_write_ahead_log(tmp_path: Path) -> None:
+    """Every epoch's report and every run write is a commit: both SQLite files hpolab
+    writes are in WAL mode, synced at checkpoints (``benchmarks/sqlite_journal.py``)."""
+    import sqlite3
+
+    from hpolab.search.storage import open_storage
+    from hpolab.tracking import StudyTracker
+
+    study_file, mlflow_file = tmp_path / "s.db", tmp_path / "mlflow.db"
+    storage = open_storage(f"sqlite:///{study_file}", 60, None, 0)
+    optuna.create_study(study_name="s.mlp", storage=storage)
+    tracker = StudyTracker(f"sqlite:///{mlflow_file}", tmp_path / "art", "s")
+    tracker.parent_run(None, "study")
+    for path in (study_file, mlflow_file):
+        with sqlite3.connect(path) as con:
+            assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",), path
+    # Each of hpolab's connections syncs at checkpoints only.
+    with storage.engine.connect() as con:
+        assert con.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL

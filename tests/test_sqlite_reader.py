@@ -132,3 +132,24 @@ def test_a_file_of_another_schema_is_left_to_optuna(tmp_path: Path) -> None:
     (tmp_path / "junk.db").write_text("not a database")
     with pytest.raises(sqlite_reader.UnknownSchema):
         sqlite_reader.study_names(tmp_path / "junk.db")
+
+
+def test_a_study_open_for_writing_is_read_whole_from_its_write_ahead_log(tmp_path: Path) -> None:
+    """hpolab's study files journal in a write-ahead log: what a running search committed
+    (not yet checkpointed into the file) is what a reader sees, with or without Optuna."""
+    from hpolab.search.storage import open_storage
+
+    path = tmp_path / "hpo_studies" / "w.db"
+    path.parent.mkdir()
+    storage = open_storage(f"sqlite:///{path}", 60, None, 0)
+    study = optuna.create_study(study_name="w.mlp", storage=storage, direction="maximize")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=5)
+    running = study.ask()
+    running.report(0.5, 1)
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert Path(f"{path}-wal").exists(), "the writer's connection is still open"
+    snapshot = sqlite_reader.load(path, ["w.mlp"])["w.mlp"]
+    assert [t.state.name for t in snapshot.get_trials()] == ["COMPLETE"] * 5 + ["RUNNING"]
+    assert snapshot.get_trials()[-1].intermediate_values == {1: 0.5}
+    assert snapshot.best_trial.value == study.best_value

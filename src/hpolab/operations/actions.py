@@ -244,4 +244,7 @@ def delete(
     if storage is None and db.exists():
         db.unlink()
         removed.append(str(db))
+        # SQLite's write-ahead log and its index: a stale log must not meet a new file.
+        for side in ("-wal", "-shm"):
+            db.with_name(db.name + side).unlink(missing_ok=True)
     return removed

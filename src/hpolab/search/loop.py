@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import os
 import socket
 import threading
@@ -158,7 +159,7 @@ def search_trials(
             continue
         before = len(study.trials)
         try:
-            with warnings.catch_warnings(), _trials_shielded():
+            with warnings.catch_warnings(), _trials_shielded(), _quick_collections():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.optimize(
                     # Stops reach the objective at once, and wait for Optuna's bookkeeping.
@@ -475,6 +476,22 @@ def settle_running(
         pending &= _running_numbers(study)
         beats = heartbeats(storage, study.study_name, sorted(pending))
         pending = {n for n in pending if beats.get(n) == first.get(n)}
+
+
+@contextlib.contextmanager
+def _quick_collections() -> Iterator[None]:
+    """Full garbage collections between trials scan only what the trials created.
+
+    With TensorFlow loaded the heap holds ~0.5 M objects a collection walks (~0.2 s each);
+    frozen while trials run, a collection takes milliseconds. Unfrozen afterwards, so
+    nothing of the caller's stays exempt.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @contextlib.contextmanager

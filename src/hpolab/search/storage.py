@@ -30,6 +30,7 @@ from hpolab.search.names import (  # noqa: F401 - re-exported for the write side
     optuna_study_name,
     redact,
 )
+from hpolab.sqlite_tuning import write_ahead_log
 
 STORAGE_HINT = (
     "give a SQLAlchemy URL such as sqlite:///path/to/study.db or "
@@ -167,10 +168,14 @@ def _serialize_sqlite_writes(engine: sqlalchemy.engine.Engine) -> None:
     @sqlalchemy.event.listens_for(engine, "connect")
     def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
+        write_ahead_log(dbapi_connection)  # a pruning report is a commit: make it cheap
 
     @sqlalchemy.event.listens_for(engine, "begin")
     def _begin_immediate(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    # The connection Optuna opened to create the tables predates these settings.
+    engine.dispose()
 
 
 class RequeueStaleTrial(RetryHeartbeatStaleTrialCallback):

@@ -37,6 +37,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from hpolab.errors import TrackingError, redact  # noqa: E402
 from hpolab.interrupts import shield_methods  # noqa: E402
 from hpolab.layout import atomic_path, file_lock, is_temp_file  # noqa: E402
+from hpolab.sqlite_tuning import tune_engine  # noqa: E402
 
 ROLE_TAG = "hpolab.role"
 STATE_TAG = "hpolab.state"
@@ -152,10 +153,10 @@ class StudyTracker:
                 _create_sqlite_store(Path(tracking_uri.removeprefix("sqlite:///")))
             for attempt in range(5):
                 try:
-                    self.client = shield_methods(
-                        MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri),
-                        MlflowClient,
-                    )
+                    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+                    if local:
+                        _tune_local_store(client)
+                    self.client = shield_methods(client, MlflowClient)
                     self.experiment_id = self._experiment(artifact_dir)
                     break
                 except Exception as exc:
@@ -594,6 +595,16 @@ class StudyTracker:
             except MlflowException:
                 continue
         return deleted
+
+
+def _tune_local_store(client: MlflowClient) -> None:
+    """WAL journaling for a local SQLite store (see :mod:`hpolab.sqlite_tuning`): each
+    trial's run writes several commits. MLflow has no public handle on its engine; without
+    one (another MLflow version) the store keeps its default journal."""
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    engine = getattr(store, "engine", None)
+    if engine is not None:
+        tune_engine(engine)
 
 
 def _create_sqlite_store(path: Path) -> None:

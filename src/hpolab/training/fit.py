@@ -82,9 +82,9 @@ def clear_keras() -> None:
     """Drop Keras' global state once a model is no longer needed.
 
     Without it every model's graph stays in memory and a long study grows. A full garbage
-    collection costs ~0.3 s with TensorFlow loaded, as much as a short trial's bookkeeping,
-    and frees little that reference counting has not: it runs every tenth call (memory
-    stays flat: ``benchmarks/flat_cost.py``).
+    collection frees little that reference counting has not and costs ~0.2 s with
+    TensorFlow's objects in the heap (milliseconds while a search holds them frozen): it
+    runs every tenth call (memory stays flat: ``benchmarks/flat_cost.py``).
     """
     keras.backend.clear_session(free_memory=False)
     if next(_CLEARS) % FULL_COLLECT_EVERY == 0:
