@@ -120,10 +120,20 @@ def read_trials(storage: str, name: str) -> Run:
 def time_to(run: Run, target: float) -> float:
     """Seconds from the first trial's start to the end of the first trial reaching
     ``target`` (NaN: none did)."""
-    for end, state, value, _ in run["rows"]:
+    return _first_reaching(run, target)[0]
+
+
+def trials_to(run: Run, target: float) -> float:
+    """How many trials had finished when one first reached ``target``: the sampler's share
+    of the time to it, apart from how fast trials run (NaN: none did)."""
+    return _first_reaching(run, target)[1]
+
+
+def _first_reaching(run: Run, target: float) -> tuple[float, float]:
+    for count, (end, state, value, _) in enumerate(run["rows"], start=1):
         if state == "complete" and value is not None and value >= target - TOLERANCE:
-            return end
-    return float("nan")
+            return end, float(count)
+    return float("nan"), float("nan")
 
 
 def run_hpolab(cfg: Path, root: Path, workers: int) -> Run:
@@ -167,6 +177,7 @@ def score(a: Run, b: Run) -> None:
     for run in (a, b):
         run["target"] = target
         run["to_target"] = time_to(run, target)
+        run["trials_to_target"] = trials_to(run, target)
         run["to_best"] = time_to(run, run["best"])
 
 
@@ -174,7 +185,8 @@ def show(label: str, seed: int, run: Run) -> None:
     states = " ".join(f"{k} {v}" for k, v in sorted(run["states"].items()))
     line = (
         f"  seed {seed} {label:<6} wall {run['wall']:6.1f}s  search {run['search']:6.1f}s  "
-        f"to target {run['to_target']:6.1f}s  to best {run['to_best']:6.1f}s  "
+        f"to target {run['to_target']:6.1f}s (trial {run['trials_to_target']:.0f})  "
+        f"to best {run['to_best']:6.1f}s  "
         f"best {run['best']:.4f}  test {run['test']:.4f}  ({states})"
     )
     if "logged" in run:
@@ -201,9 +213,10 @@ def summary(pairs: list[tuple[int, Run, Run]]) -> None:
     """Medians over seeds of each side, and the hpolab/plain ratios."""
     hp, pl = [p[1] for p in pairs], [p[2] for p in pairs]
     print("== medians over seeds (hpolab | plain)")
-    for key in ("wall", "search", "to_target", "to_best", "best", "test"):
+    for key in ("wall", "search", "to_target", "trials_to_target", "to_best", "best", "test"):
         fmt = ".4f" if key in ("best", "test") else ".1f"
-        print(f"  {key:<10} {median(hp, key):{fmt}} | {median(pl, key):{fmt}}")
+        key_label = "trials to target" if key == "trials_to_target" else key
+        print(f"  {key_label:<16} {median(hp, key):{fmt}} | {median(pl, key):{fmt}}")
     print(
         f"  hpolab outside training: {100 * median(hp, 'outside_share'):.1f}% of search "
         f"({median(hp, 'outside_per_trial'):.2f}s/trial)"

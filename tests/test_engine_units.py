@@ -296,3 +296,31 @@ def test_local_study_and_mlflow_files_journal_in_a_write_ahead_log(tmp_path: Pat
     # Each of hpolab's connections syncs at checkpoints only.
     with storage.engine.connect() as con:
         assert con.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+
+
+def test_a_cleared_trial_leaves_no_traced_graph_behind(tiny_data) -> None:
+    """TensorFlow registers a gradient function per traced custom gradient and never drops
+    it; the function holds the whole traced train step. After ``clear_keras`` no trial's
+    graph stays reachable: the registry and the traced graphs alive stay at their count."""
+    import gc
+
+    from tensorflow.python.framework import ops
+    from tensorflow.python.framework.func_graph import FuncGraph
+
+    from hpolab.training.fit import clear_keras
+
+    def trial() -> None:
+        hp = training_params({"epochs": 2}, TrainingSection())
+        fit_model(_model(tiny_data), tiny_data, hp, monitor="val_loss", direction="minimize")
+        clear_keras()
+        gc.collect()
+
+    def counts() -> tuple[int, int]:
+        graphs = sum(1 for o in gc.get_objects() if isinstance(o, FuncGraph))
+        return len(ops.gradient_registry._registry), graphs
+
+    trial()
+    before = counts()
+    for _ in range(3):
+        trial()
+    assert counts() == before

@@ -81,14 +81,38 @@ FULL_COLLECT_EVERY = 10
 def clear_keras() -> None:
     """Drop Keras' global state once a model is no longer needed.
 
-    Without it every model's graph stays in memory and a long study grows. A full garbage
+    Without it every model's graph stays in memory and a long study grows (TensorFlow's
+    registry of custom gradients too: :func:`_forget_custom_gradients`). A full garbage
     collection frees little that reference counting has not and costs ~0.2 s with
     TensorFlow's objects in the heap (milliseconds while a search holds them frozen): it
     runs every tenth call (memory stays flat: ``benchmarks/flat_cost.py``).
     """
     keras.backend.clear_session(free_memory=False)
+    _forget_custom_gradients()
     if next(_CLEARS) % FULL_COLLECT_EVERY == 0:
         gc.collect()
+
+
+def _forget_custom_gradients() -> None:
+    """Drop the gradient functions TensorFlow registered while tracing the models just
+    cleared.
+
+    Each trace of a ``tf.custom_gradient`` (Keras' training step makes two) adds an entry
+    named ``CustomGradient-<n>`` to TensorFlow's global gradient registry and never removes
+    it; the entry's closure holds the traced graph, so every trial leaked its whole train
+    function (~4 MB, and a heap that garbage collections walk ever longer). The gradients
+    of the cleared models' traced steps are already built: nothing looks them up again.
+    The registry is TensorFlow's private state: without it (another TensorFlow, another
+    backend) nothing is dropped.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return
+    from tensorflow.python.framework import ops
+
+    registry = getattr(getattr(ops, "gradient_registry", None), "_registry", None)
+    if isinstance(registry, dict):
+        for name in [k for k in registry if str(k).startswith("CustomGradient-")]:
+            del registry[name]
 
 
 def training_params(params: dict[str, Any], defaults: TrainingSection) -> dict[str, Any]:
