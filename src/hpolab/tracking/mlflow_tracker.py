@@ -365,15 +365,23 @@ class StudyTracker:
         trial's run and recording its id in the trial leaves one nothing else points at."""
         if self.experiment_id is None:
             return []
-        found = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=(
-                f"tags.`{ROLE_TAG}` = 'trial' and tags.`{MODEL_TYPE_TAG}` = '{model_type}' "
-                f"and tags.`{TRIAL_TAG}` = '{trial_number}' and attributes.status = 'RUNNING'"
-            ),
-            run_view_type=ViewType.ACTIVE_ONLY,
-        )
+        found = self._runs_of("trial", model_type, trial_number, "attributes.status = 'RUNNING'")
         return [run.info.run_id for run in found]
+
+    def _runs_of(
+        self, role: str, model_type: str, trial_number: int, also: str = "", **search: Any
+    ) -> list[Any]:
+        """Active runs of ``role`` (trial, final_model) made for ``model_type``'s trial."""
+        condition = (
+            f"tags.`{ROLE_TAG}` = '{role}' and tags.`{MODEL_TYPE_TAG}` = '{model_type}' "
+            f"and tags.`{TRIAL_TAG}` = '{trial_number}'" + (f" and {also}" if also else "")
+        )
+        return self.client.search_runs(
+            [self.experiment_id],
+            filter_string=condition,
+            run_view_type=ViewType.ACTIVE_ONLY,
+            **search,
+        )
 
     # -- final model --------------------------------------------------------------------
     def registered_name(self, model_type: str) -> str:
@@ -480,13 +488,10 @@ class StudyTracker:
 
     def _final_run(self, model_type: str, trial_number: int) -> Any:
         """The newest final-model run of ``model_type`` made from ``trial_number``."""
-        found = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=(
-                f"tags.`{ROLE_TAG}` = 'final_model' and tags.`{MODEL_TYPE_TAG}` = "
-                f"'{model_type}' and tags.`{TRIAL_TAG}` = '{trial_number}'"
-            ),
-            run_view_type=ViewType.ACTIVE_ONLY,
+        found = self._runs_of(
+            "final_model",
+            model_type,
+            trial_number,
             order_by=["attributes.start_time DESC"],
             max_results=1,
         )
