@@ -324,3 +324,46 @@ def test_a_cleared_trial_leaves_no_traced_graph_behind(tiny_data) -> None:
     for _ in range(3):
         trial()
     assert counts() == before
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
+def test_a_retry_killed_while_reopening_its_run_leaves_no_run_running(
+    tmp_path: Path, tiny_data
+) -> None:
+    """The retry of a stopped trial reopens the stopped attempt's MLflow run (RUNNING again,
+    still tagged with the old trial number). Killed right then, before it tags the run with
+    its own number: the retry has already recorded the run's id, so recovery fails it."""
+    from hpolab.config import StudyConfig
+    from hpolab.search.objective import Objective, _Resume
+    from hpolab.search.space import SearchSpace
+    from hpolab.tracking import StudyTracker
+    from hpolab.training.resume import ResumePoint
+
+    study, storage = _heartbeat_study(tmp_path)
+    tracker = StudyTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "art", "s")
+    parent, _ = tracker.parent_run(None, "study")
+    stopped = tracker.start_trial(parent, "mlp", 0, {"x": 0.5})
+    tracker.mark_failed(stopped.run_id, "the worker stopped during this trial; re-queued")
+
+    class Killed(BaseException):
+        pass
+
+    def reopen_then_die(run_id: str, *args: object, **kwargs: object) -> None:
+        tracker.resume_run(run_id)  # MLflow shows it RUNNING again; then the process dies
+        raise Killed
+
+    tracker.resume_trial = reopen_then_die  # type: ignore[method-assign]
+    cfg = StudyConfig.model_validate({"models": {"mlp": {}}})
+    space = SearchSpace(cfg.models["mlp"].params())
+    objective = Objective(cfg, "mlp", space, tiny_data, tracker, parent)
+    point = ResumePoint(
+        epoch=2, model_path=tmp_path / "m.keras", history={}, seconds=1.0, run_id=stopped.run_id
+    )
+    study.tell(study.ask(), 1.0)  # the stopped attempt was trial 0: the retry is trial 1
+    retry = study.ask()
+    with pytest.raises(Killed):
+        objective._start_run(retry, {}, {}, tiny_data, _Resume(tmp_path, "k", None, point))
+    assert tracker.client.get_run(stopped.run_id).info.status == "RUNNING"
+    storage.record_heartbeat(_trial_id(storage, retry))
+    settle_running(study, storage, tracker, _Messages())
+    assert tracker.client.get_run(stopped.run_id).info.status == "FAILED"

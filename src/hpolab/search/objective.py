@@ -215,6 +215,9 @@ class Objective:
         point = resume.point if resume is not None else None
         run = None
         if point is not None and point.run_id:
+            # Recorded before the run is reopened: a process killed in between leaves a
+            # RUNNING run still tagged with the stopped attempt's number, found by this id.
+            trial.set_user_attr("mlflow_run_id", point.run_id)
             run = self.tracker.resume_trial(point.run_id, trial.number, point.epoch, self.worker)
         if run is None:
             settings = {k: v for k, v in hp.items() if v is not None}
