@@ -367,3 +367,38 @@ def test_a_retry_killed_while_reopening_its_run_leaves_no_run_running(
     storage.record_heartbeat(_trial_id(storage, retry))
     settle_running(study, storage, tracker, _Messages())
     assert tracker.client.get_run(stopped.run_id).info.status == "FAILED"
+
+
+def test_the_median_pruner_decides_as_optunas_reading_finished_trials_once_per_trial(
+    tmp_path,
+) -> None:
+    from hpolab.search.samplers import make_pruner
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'p.db'}")
+    theirs = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2)
+    study = optuna.create_study(
+        storage=storage, direction="maximize", pruner=make_pruner("median", 10)
+    )
+    reads = []
+    get_all = study._storage.get_all_trials
+    study._storage.get_all_trials = lambda *a, **k: reads.append(1) or get_all(*a, **k)
+    rng = np.random.default_rng(0)
+    pruned_at = {}
+    for _ in range(12):
+        trial = study.ask()
+        level, epochs_read = rng.uniform(0.2, 0.9), 0
+        for epoch in range(1, 9):
+            trial.report(level + 0.01 * epoch, step=epoch)
+            expected = theirs.prune(study, study._storage.get_trial(trial._trial_id))
+            reads.clear()
+            assert trial.should_prune() == expected, (trial.number, epoch)
+            epochs_read += len(reads)
+            if expected:
+                pruned_at[trial.number] = epoch
+                break
+        assert epochs_read <= 1  # one read for the trial (none in the warm-up epochs)
+        if trial.number in pruned_at:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, level)
+    assert pruned_at and len(pruned_at) < 8

@@ -187,10 +187,19 @@ def test_a_resume_point_is_a_consistent_pair_for_its_settings_only(tiny_data, tm
     assert read_resume_point(tmp_path / "r", key) is None
 
 
-def test_auto_checkpoints_cost_little(tiny_data, tmp_path):
-    _train_two_epochs(tiny_data, tmp_path / "r", "k", every=None)
+def test_auto_checkpoints_cost_little(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setattr(ResumeCheckpoint, "last_save_cost", None)  # a fresh process
+    first = _train_two_epochs(tiny_data, tmp_path / "r", "k", every=None)
     # The first save measures the cost; with two short epochs no second one is due.
     assert read_resume_point(tmp_path / "r", "k").epoch == 1
+    assert ResumeCheckpoint.last_save_cost == pytest.approx(first.save_seconds)
+    # The next training of the process knows the cost: two short epochs save nothing.
+    second = _train_two_epochs(tiny_data, tmp_path / "s", "k", every=None)
+    assert second.save_seconds == 0 and read_resume_point(tmp_path / "s", "k") is None
+    # A long enough training saves (here: a save made to look 1000 times cheaper).
+    monkeypatch.setattr(ResumeCheckpoint, "last_save_cost", first.save_seconds / 1000)
+    third = _train_two_epochs(tiny_data, tmp_path / "t", "k", every=None)
+    assert third.save_seconds > 0 and read_resume_point(tmp_path / "t", "k") is not None
 
 
 def test_a_damaged_checkpoint_starts_the_trial_afresh(tiny_data, tmp_path):

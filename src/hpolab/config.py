@@ -258,7 +258,7 @@ class StudySection(_Strict):
     trial_checkpoints: int | Literal["auto", "off"] = Field(
         default="auto",
         description="how often a Keras trial saves its resume checkpoint: auto (when "
-        "training since the last save took 50x a save, at most 2% of the time), every N "
+        "training since the last save took 100x a save, at most 1% of the time), every N "
         "epochs, or off",
     )
 

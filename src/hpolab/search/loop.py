@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from optuna.storages import (
     RetryHeartbeatStaleTrialCallback,
     fail_stale_trials,
 )
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from hpolab.config import StudyConfig
@@ -201,18 +202,41 @@ class _TrialEnded:
         if trial.state == TrialState.FAIL:
             reason = trial.user_attrs.get("error", "see the trial's MLflow run")
             reporter.message(f"{mt}: trial {trial.number} failed: {reason}")
-        _report_ended(study, trial, self.shown, reporter, mt)
-        counted = counted_trials(study)
-        reporter.trial_done(mt, min(counted, self.target), best_or_none(study))
+        seen = _TrialsRead(study)
+        _report_ended(seen, trial, self.shown, reporter, mt)
+        counted = counted_trials(seen)
+        reporter.trial_done(mt, min(counted, self.target), best_or_none(seen))
         # Other workers sharing the storage also add trials: stop at the shared budget.
-        if counted >= self.target and not study.get_trials(
-            deepcopy=False, states=(TrialState.WAITING,)
-        ):
+        if counted >= self.target and not seen.get_trials(states=(TrialState.WAITING,)):
             study.stop()
-        elif (stop := check_stop_rule(self.cfg, study)) is not None:
+        elif (stop := check_stop_rule(self.cfg, study, seen)) is not None:
             self.said.add(stop)
             reporter.message(f"{mt}: stopped early: {stop}")
             study.stop()
+
+
+class _TrialsRead:
+    """A study's trials read once, for the several questions asked after each trial
+    (each question put to the study reads its storage again: milliseconds apiece)."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self.study_name = study.study_name
+        self.direction = study.direction
+        self._trials = study.get_trials(deepcopy=False)
+
+    def get_trials(
+        self, deepcopy: bool = False, states: Sequence[TrialState] | None = None
+    ) -> list[optuna.trial.FrozenTrial]:
+        return [t for t in self._trials if states is None or t.state in states]
+
+    @property
+    def best_value(self) -> float:
+        """As ``Study.best_value``: ValueError while no trial is complete."""
+        values = [t.value for t in self.get_trials(states=(TrialState.COMPLETE,))]
+        values = [v for v in values if v is not None]
+        if not values:
+            raise ValueError("no trial is complete yet")
+        return max(values) if self.direction == StudyDirection.MAXIMIZE else min(values)
 
 
 def _target(cfg: StudyConfig, space: SearchSpace, grid: bool) -> int:
@@ -226,7 +250,7 @@ def _target(cfg: StudyConfig, space: SearchSpace, grid: bool) -> int:
 
 
 def _report_ended(
-    study: optuna.Study,
+    study: optuna.Study | _TrialsRead,
     trial: optuna.trial.FrozenTrial | None,
     shown: set[int],
     reporter: Reporter,
@@ -285,12 +309,15 @@ def _wait_for_others(
     return False
 
 
-def check_stop_rule(cfg: StudyConfig, study: optuna.Study) -> str | None:
+def check_stop_rule(
+    cfg: StudyConfig, study: optuna.Study, seen: _TrialsRead | None = None
+) -> str | None:
     """Why ``study.stop_early`` ends this search now, recorded on the study (for
     ``hpolab status`` and the results); None while it goes on. A rule turned off or
-    loosened on a resume clears an earlier reason."""
+    loosened on a resume clears an earlier reason. ``seen``: the trials just read."""
     rule = cfg.study.stop_early
-    reason = None if rule is None else stagnation(study, cfg.study.resolved_direction, rule)
+    trials = study if seen is None else seen
+    reason = None if rule is None else stagnation(trials, cfg.study.resolved_direction, rule)
     if reason != stopped_early(study):
         study.set_user_attr(STOPPED_EARLY, reason)
     return reason
@@ -548,7 +575,7 @@ def requeue_interrupted(
             tracker.mark_failed(objective.current_run_id, "interrupted; re-queued")
 
 
-def best_or_none(study: optuna.Study) -> float | None:
+def best_or_none(study: optuna.Study | _TrialsRead) -> float | None:
     try:
         return float(study.best_value)
     except ValueError:

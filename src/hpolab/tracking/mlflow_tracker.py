@@ -110,10 +110,16 @@ class TrialRun:
         error: str | None = None,
     ) -> None:
         """Record the trial's final value and state (complete, pruned or failed)."""
-        self.flush()  # the curves are whole before the run is marked ended
         self._ended = True
         now = int(time.time() * 1000)
-        metrics = [Metric("objective_value", float(value), now, 0)] if _finite(value) else []
+        # The epochs not yet written go in the same write: the curves are whole before
+        # the run is marked ended.
+        metrics, self._buffer = self._buffer, []
+        if _finite(value):
+            metrics.append(Metric("objective_value", float(value), now, 0))
+        while len(metrics) > 1000:  # MLflow takes at most 1000 metrics per batch
+            self.client.log_batch(self.run_id, metrics=metrics[:1000])
+            metrics = metrics[1000:]
         params = [Param(k, _param_text(v)) for k, v in (attrs or {}).items()]
         tags = {STATE_TAG: state}
         if error:

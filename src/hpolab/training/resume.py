@@ -14,8 +14,10 @@ to a training with the same key: changed parameters or settings start afresh.
 
 Saving costs about as much as a few training steps of a small model, so by default
 (``every=None``) a save happens only once training since the last one took
-:data:`AUTO_FACTOR` times what a save costs: at most ~2% of the time goes to checkpoints,
-and at most that much work is lost to a crash.
+:data:`AUTO_FACTOR` times what a save costs: at most ~1% of the time goes to checkpoints,
+and at most that much work is lost to a crash. What a save costs is measured by the first
+save of a process and carried to the trainings after it: a search of short trials then
+saves in its first trial only, not after the first epoch of every trial.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from hpolab.layout import atomic_save, atomic_write_json
 
 STATE_FILE = "state.json"
 # Train at least this many times a save's cost between two saves (auto mode).
-AUTO_FACTOR = 50
+AUTO_FACTOR = 100
 
 
 @dataclass
@@ -83,6 +85,10 @@ class ResumeCheckpoint(keras.callbacks.Callback):
     ``save_seconds`` totals the time spent saving, for the caller's accounting.
     """
 
+    # What the last save of this process cost (seconds): the first guess of the next
+    # training's automatic rule, which otherwise has to save once to find out.
+    last_save_cost: float | None = None
+
     def __init__(
         self,
         folder: Path,
@@ -119,9 +125,10 @@ class ResumeCheckpoint(keras.callbacks.Callback):
     def _due(self, epoch: int) -> bool:
         if self.every is not None:
             return epoch % self.every == 0
-        if self._save_cost is None:
+        cost = self._save_cost if self._save_cost is not None else ResumeCheckpoint.last_save_cost
+        if cost is None:
             return True  # the first save measures what one costs
-        return time.perf_counter() - self._last_save >= AUTO_FACTOR * self._save_cost
+        return time.perf_counter() - self._last_save >= AUTO_FACTOR * cost
 
     def save(self, epoch: int) -> None:
         """Write the model after ``epoch`` epochs, then the state naming it."""
@@ -144,6 +151,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
                 old.unlink(missing_ok=True)
         self._last_save = time.perf_counter()
         self._save_cost = self._last_save - began
+        ResumeCheckpoint.last_save_cost = self._save_cost
         self.save_seconds += self._save_cost
 
 
