@@ -152,6 +152,9 @@ def test_mlflow_ui_lists_the_study_run_and_its_trials(
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
+    # Assertions wait as long as page actions: a loaded machine renders slowly.
+    expect.set_options(timeout=UI_TIMEOUT_MS)
+
     _, base, _ = served
     screenshot = _artifacts_dir(tmp_path) / "mlflow_ui_runs.png"
 
@@ -192,6 +195,9 @@ def test_dashboard_names_the_objective_by_the_study_metric(
 ) -> None:
     import optuna
     from playwright.sync_api import expect, sync_playwright
+
+    # Assertions wait as long as page actions: a loaded machine renders slowly.
+    expect.set_options(timeout=UI_TIMEOUT_MS)
 
     root, _, dashboard = served
     storage = f"sqlite:///{root / 'hpo_studies' / f'{STUDY}.db'}"
@@ -238,6 +244,9 @@ def test_a_pruned_trial_reads_finished_and_the_plots_page_renders(
     served: tuple[Path, str, str], tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
+
+    # Assertions wait as long as page actions: a loaded machine renders slowly.
+    expect.set_options(timeout=UI_TIMEOUT_MS)
 
     _, base, _ = served
     query = urllib.parse.urlencode({"experiment_name": STUDY})

@@ -228,8 +228,8 @@ def _check_study(
 
 @pytest.mark.slow
 def test_pool_of_four_on_a_fresh_root(tmp_path: Path) -> None:
-    """--workers 4 on the embedded storage: 12 trials, one retrain, one registered version."""
-    cfg = _config(tmp_path, "pool4")
+    """--workers 4 on the embedded storage: 8 trials, one retrain, one registered version."""
+    cfg = _config(tmp_path, "pool4", n_trials=8)
     proc = _run(tmp_path, "--config", str(cfg), "--workers", "4")
     assert proc.returncode == 0, proc.stderr
     assert "4 workers (1 thread(s) each): this process and 3 more" in proc.stdout
@@ -237,7 +237,7 @@ def test_pool_of_four_on_a_fresh_root(tmp_path: Path) -> None:
     trials = _check_study(
         f"sqlite:///{tmp_path / 'hpo_studies' / 'pool4.db'}",
         "pool4",
-        12,
+        8,
         f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}",
     )
     assert len({t.user_attrs["worker"]["index"] for t in trials}) >= 2
@@ -253,12 +253,12 @@ def test_pool_of_four_on_a_fresh_root(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_four_processes_on_postgres_grid_every_point_once(tmp_path: Path, postgres: str) -> None:
-    """4 separate processes started together on one fresh root; a 12-point grid."""
+    """4 separate processes started together on one fresh root; an 8-point grid."""
     name = f"pg4_{uuid.uuid4().hex[:8]}"
     cfg = _config(tmp_path, name, n_trials=50, sampler="grid")
     raw = yaml.safe_load(cfg.read_text())
     raw["models"]["mlp"]["search_space"] = {
-        "hidden_layers": [[8], [16], [16, 8]],
+        "hidden_layers": [[8], [16, 8]],
         "learning_rate": [0.001, 0.003, 0.01, 0.03],
     }
     cfg.write_text(yaml.safe_dump(raw))
@@ -267,7 +267,7 @@ def test_four_processes_on_postgres_grid_every_point_once(tmp_path: Path, postgr
     try:
         errors = _wait_all(procs)
         assert sum("retrains the final model" in e for e in errors) == 0  # -q: no messages
-        _check_study(postgres, name, 12, f"sqlite:///{root / 'mlruns' / 'mlflow.db'}", 12)
+        _check_study(postgres, name, 8, f"sqlite:///{root / 'mlruns' / 'mlflow.db'}", 8)
         assert len(list((root / "models" / "hpo_derived" / name).glob("*.keras"))) == 1
     finally:
         _drop(postgres, name)
@@ -374,7 +374,7 @@ def test_a_killed_worker_costs_no_trial(
         tmp_path / "k.yaml", data, name=name, n_trials=9, heartbeat_interval=1, grace_period=3
     )
     raw = yaml.safe_load(cfg.read_text())
-    raw["training"].update(epochs=60, patience=60, batch_size=16)  # trials of a few seconds
+    raw["training"].update(epochs=40, patience=40, batch_size=16)  # trials of a few seconds
     cfg.write_text(yaml.safe_dump(raw))
     root = tmp_path / "root"
     storage = {
