@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -10,6 +11,29 @@ if TYPE_CHECKING:
 # By name: the catalog passes Optuna's trials or the SQLite reader's (same state names).
 _COUNTED = ("COMPLETE", "PRUNED", "RUNNING")
 _FINISHED = ("COMPLETE", "PRUNED")
+
+
+class TrialsRead:
+    """A study's trials read once, for several questions: each question put to the study
+    reads its storage again (milliseconds apiece). ``trials``: a read to reuse."""
+
+    def __init__(self, study: Any, trials: list[Any] | None = None) -> None:
+        self.study_name = study.study_name
+        self.direction = study.direction
+        self._trials = study.get_trials(deepcopy=False) if trials is None else trials
+
+    def get_trials(self, deepcopy: bool = False, states: Container[Any] | None = None) -> list[Any]:
+        """As ``Study.get_trials``, from the read."""
+        return [t for t in self._trials if states is None or t.state in states]
+
+    @property
+    def best_value(self) -> float:
+        """As ``Study.best_value``: ValueError while no trial is complete."""
+        values = [t.value for t in self._trials if t.state.name == "COMPLETE"]
+        values = [v for v in values if v is not None]
+        if not values:
+            raise ValueError("no trial is complete yet")
+        return max(values) if self.direction.name == "MAXIMIZE" else min(values)
 
 
 def counted_trials(study: Any) -> int:

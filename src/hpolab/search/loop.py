@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,6 @@ from optuna.storages import (
     RetryHeartbeatStaleTrialCallback,
     fail_stale_trials,
 )
-from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from hpolab.config import StudyConfig
@@ -32,7 +31,13 @@ from hpolab.errors import TrialFailed
 from hpolab.interrupts import shield, unshielded
 from hpolab.layout import process_alive
 from hpolab.progress import Reporter
-from hpolab.search.budget import STOPPED_EARLY, counted_trials, stagnation, stopped_early
+from hpolab.search.budget import (
+    STOPPED_EARLY,
+    TrialsRead,
+    counted_trials,
+    stagnation,
+    stopped_early,
+)
 from hpolab.search.space import SearchSpace
 from hpolab.search.storage import RequeueStaleTrial, heartbeats, take_recovered
 from hpolab.search.trial_resume import remove_finished
@@ -202,7 +207,7 @@ class _TrialEnded:
         if trial.state == TrialState.FAIL:
             reason = trial.user_attrs.get("error", "see the trial's MLflow run")
             reporter.message(f"{mt}: trial {trial.number} failed: {reason}")
-        seen = _TrialsRead(study)
+        seen = TrialsRead(study)
         _report_ended(seen, trial, self.shown, reporter, mt)
         counted = counted_trials(seen)
         reporter.trial_done(mt, min(counted, self.target), best_or_none(seen))
@@ -213,30 +218,6 @@ class _TrialEnded:
             self.said.add(stop)
             reporter.message(f"{mt}: stopped early: {stop}")
             study.stop()
-
-
-class _TrialsRead:
-    """A study's trials read once, for the several questions asked after each trial
-    (each question put to the study reads its storage again: milliseconds apiece)."""
-
-    def __init__(self, study: optuna.Study) -> None:
-        self.study_name = study.study_name
-        self.direction = study.direction
-        self._trials = study.get_trials(deepcopy=False)
-
-    def get_trials(
-        self, deepcopy: bool = False, states: Sequence[TrialState] | None = None
-    ) -> list[optuna.trial.FrozenTrial]:
-        return [t for t in self._trials if states is None or t.state in states]
-
-    @property
-    def best_value(self) -> float:
-        """As ``Study.best_value``: ValueError while no trial is complete."""
-        values = [t.value for t in self.get_trials(states=(TrialState.COMPLETE,))]
-        values = [v for v in values if v is not None]
-        if not values:
-            raise ValueError("no trial is complete yet")
-        return max(values) if self.direction == StudyDirection.MAXIMIZE else min(values)
 
 
 def _target(cfg: StudyConfig, space: SearchSpace, grid: bool) -> int:
@@ -250,7 +231,7 @@ def _target(cfg: StudyConfig, space: SearchSpace, grid: bool) -> int:
 
 
 def _report_ended(
-    study: optuna.Study | _TrialsRead,
+    study: optuna.Study | TrialsRead,
     trial: optuna.trial.FrozenTrial | None,
     shown: set[int],
     reporter: Reporter,
@@ -310,7 +291,7 @@ def _wait_for_others(
 
 
 def check_stop_rule(
-    cfg: StudyConfig, study: optuna.Study, seen: _TrialsRead | None = None
+    cfg: StudyConfig, study: optuna.Study, seen: TrialsRead | None = None
 ) -> str | None:
     """Why ``study.stop_early`` ends this search now, recorded on the study (for
     ``hpolab status`` and the results); None while it goes on. A rule turned off or
@@ -575,7 +556,7 @@ def requeue_interrupted(
             tracker.mark_failed(objective.current_run_id, "interrupted; re-queued")
 
 
-def best_or_none(study: optuna.Study | _TrialsRead) -> float | None:
+def best_or_none(study: optuna.Study | TrialsRead) -> float | None:
     try:
         return float(study.best_value)
     except ValueError:

@@ -15,6 +15,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 
 from hpolab.errors import ConfigError
+from hpolab.search.budget import TrialsRead
 from hpolab.search.space import SearchSpace
 
 
@@ -175,21 +176,7 @@ class MedianPruner(optuna.pruners.MedianPruner):
             complete = (optuna.trial.TrialState.COMPLETE,)
             self._finished = study.get_trials(deepcopy=False, states=complete)
             self._read_for, self._read_at = key, now
-        return super().prune(_FinishedTrials(study, self._finished), trial)  # type: ignore[arg-type]
-
-
-class _FinishedTrials:
-    """The part of a study Optuna's percentile rule reads: its direction and trials,
-    here the finished trials read at the start of the current trial."""
-
-    def __init__(self, study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> None:
-        self.direction = study.direction
-        self._trials = trials
-
-    def get_trials(
-        self, deepcopy: bool = True, states: Sequence[optuna.trial.TrialState] | None = None
-    ) -> list[optuna.trial.FrozenTrial]:
-        return [t for t in self._trials if states is None or t.state in states]
+        return super().prune(TrialsRead(study, self._finished), trial)  # type: ignore[arg-type]
 
 
 def make_pruner(name: str, max_epochs: int, warmup_steps: int = 2) -> optuna.pruners.BasePruner:
