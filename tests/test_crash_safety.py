@@ -225,3 +225,45 @@ def test_a_trial_that_never_sent_a_heartbeat_is_recovered_after_the_grace(tmp_pa
     _recover_stale(study, storage, None, QuietReporter())
     states = [t.state.name for t in study.trials]
     assert states[:2] == ["FAIL", "RUNNING"] and states[2:] == ["WAITING"]  # re-queued
+
+
+def _dead_worker() -> dict:
+    """The ``worker`` record of a process of this host that has exited."""
+    import socket
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return {"host": socket.gethostname(), "pid": child.pid}
+
+
+def test_a_re_queued_trial_is_not_failed_for_the_dead_worker_it_inherited(tmp_path: Path):
+    """A re-queued trial carries the user attributes of the attempt it repeats, the dead
+    worker's record included, until its new worker records itself. Another worker
+    recovering stale trials in between must not fail the live trial for it."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from hpolab.progress import QuietReporter
+    from hpolab.search.loop import _recover_stale
+    from hpolab.search.storage import open_storage
+    from hpolab.search.workers import WORKER
+
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", 1, 30, 3)
+    study = optuna.create_study(study_name="s.mlp", storage=storage)
+    first = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    first.set_user_attr(WORKER, _dead_worker())
+    _recover_stale(study, storage, None, QuietReporter())
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.WAITING]
+    retry = study.trials[1]
+    assert retry.user_attrs[WORKER] == first.user_attrs[WORKER]  # inherited
+    # A live worker takes it (as Optuna pops a waiting trial), not yet recorded as its own.
+    assert storage.set_trial_state_values(retry._trial_id, state=TrialState.RUNNING)
+    _recover_stale(study, storage, None, QuietReporter())
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.RUNNING]
+    # Once its own worker is recorded, that worker's death is noticed at once again.
+    storage.set_trial_user_attr(retry._trial_id, WORKER, _dead_worker())
+    _recover_stale(study, storage, None, QuietReporter())
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.FAIL, TrialState.FAIL, TrialState.WAITING], states

@@ -394,7 +394,10 @@ def test_a_killed_worker_costs_no_trial(
         store = open_storage(storage, 10, None, 0)
         trials = optuna.load_study(study_name=f"{name}.mlp", storage=store).trials
         states = collections.Counter(t.state for t in trials)
-        assert states[TrialState.COMPLETE] == 9 and states[TrialState.RUNNING] == 0, states
+        # As in _check_study: a survivor starting a trial as the budget is reached may run
+        # one more (up to the number of survivors - 1).
+        assert 9 <= states[TrialState.COMPLETE] <= 10, states
+        assert states[TrialState.RUNNING] == 0, states
         assert states[TrialState.FAIL] == 1  # the killed one, re-queued and run by a survivor
         from mlflow.tracking import MlflowClient
 

@@ -323,7 +323,7 @@ def _recover_stale(
 ) -> None:
     """Fail trials whose worker died (no heartbeat), re-queue them, mirror it in MLflow."""
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    gone = [t for t in running if process_gone(t.user_attrs.get(WORKER))]
+    gone = [t for t in running if _worker_gone(study, storage, t)]
     if gone:  # its process is known dead: no need to wait for the grace period
         _fail_and_requeue(study, storage, gone, tracker, reporter, (lease or Lease()).max_retries)
         running = [t for t in running if t not in gone]
@@ -403,6 +403,25 @@ def _fail_and_requeue(
         recovered.append(trial.number)
     if recovered and not reported:  # a RequeueStaleTrial is reported by _report_recovered
         _mirror_recovered(study, recovered, tracker, reporter)
+
+
+def _worker_gone(
+    study: optuna.Study, storage: BaseStorage, trial: optuna.trial.FrozenTrial
+) -> bool:
+    """Whether the process recorded as running ``trial`` is known dead.
+
+    A re-queued trial starts with the user attributes of the attempt it repeats, the dead
+    worker included, until the worker that took it records itself: that inherited record
+    says nothing about who runs it now (heartbeats or the lease recover it if need be).
+    """
+    worker = trial.user_attrs.get(WORKER)
+    if not process_gone(worker):
+        return False
+    history = trial.system_attrs.get("retry_history") or []
+    if not history:
+        return True
+    repeated_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, history[-1])
+    return storage.get_trial(repeated_id).user_attrs.get(WORKER) != worker
 
 
 def process_gone(worker: Any) -> bool:
