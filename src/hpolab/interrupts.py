@@ -30,6 +30,7 @@ _STOPS = (signal.SIGINT, signal.SIGTERM)
 class _State:
     depth = 0  # shielded calls the main thread is inside
     pending = False  # a stop arrived during one
+    delivered = 0  # stops raised by the signal handler so far
 
 
 def _on_stop(signum: int, frame: object) -> None:
@@ -37,7 +38,19 @@ def _on_stop(signum: int, frame: object) -> None:
         _State.pending = True  # a second Ctrl-C while waiting does not wait
         return
     _State.pending = False
+    _State.delivered += 1
     raise KeyboardInterrupt
+
+
+def stops_delivered() -> int:
+    """How many stops the signal handler has raised in this process.
+
+    A stop raised while a library's native code calls back into Python (TensorFlow
+    tracing a function, say) can come out of that library as its own error, not as
+    ``KeyboardInterrupt``: comparing this count before and after tells such an error
+    from a real failure.
+    """
+    return _State.delivered
 
 
 @contextmanager

@@ -15,6 +15,7 @@ import optuna
 from hpolab.config import StudyConfig
 from hpolab.data.dataset import Dataset
 from hpolab.errors import ConfigError, TrialFailed
+from hpolab.interrupts import stops_delivered
 from hpolab.models import is_keras
 from hpolab.search.space import SearchSpace, params_key
 from hpolab.search.trial_resume import first_attempt, remove_resume_point, resume_folder
@@ -120,6 +121,7 @@ class Objective:
         resume = self._resume(trial, params, hp)
         run = self._start_run(trial, params, hp, data, resume)
         pruning = PruningHook(trial, self.cfg.study.metric)
+        stops = stops_delivered()
         start = time.perf_counter()
         interrupted = False
         try:
@@ -140,12 +142,15 @@ class Objective:
                 run.end("pruned", pruning.last_value, attrs={"pruned_at_fold": pruning.pruned_at})
             raise
         except BaseException as exc:
-            interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
+            stop = isinstance(exc, (KeyboardInterrupt, SystemExit))
+            interrupted = stop or stops_delivered() != stops
             if not interrupted:
                 # The configuration failed (not the worker): it counts toward the budget.
                 trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
             if run is not None:
                 run.end("failed", error=f"{type(exc).__name__}: {exc}")
+            if not stop and interrupted:  # a stop a library turned into its own error
+                raise KeyboardInterrupt from exc
             raise
         finally:
             self.fit_seconds.append(time.perf_counter() - start)
