@@ -262,6 +262,24 @@ def test_a_run_created_just_before_the_worker_died_is_marked_failed(tmp_path: Pa
     assert tracker.client.get_run(other.run_id).info.status == "RUNNING"
 
 
+def test_trial_runs_end_finished_when_pruned_and_failed_when_failed(tmp_path: Path) -> None:
+    """What the MLflow UI shows: a pruned trial is a finished run (not a red cross),
+    tagged pruned; a failed one is FAILED with its error."""
+    from hpolab.tracking import StudyTracker
+
+    tracker = StudyTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "art", "s")
+    parent, _ = tracker.parent_run(None, "study")
+    pruned = tracker.start_trial(parent, "mlp", 0, {"x": 0.5})
+    pruned.end("pruned", 0.5)
+    failed = tracker.start_trial(parent, "mlp", 1, {"x": 0.7})
+    failed.end("failed", error="ValueError: boom")
+    run = tracker.client.get_run(pruned.run_id)
+    assert (run.info.status, run.data.tags["hpolab.state"]) == ("FINISHED", "pruned")
+    run = tracker.client.get_run(failed.run_id)
+    assert (run.info.status, run.data.tags["hpolab.state"]) == ("FAILED", "failed")
+    assert "boom" in run.data.tags["hpolab.error"]
+
+
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
 def test_atomic_writes_are_as_readable_as_the_umask_allows(tmp_path: Path, umask, mode) -> None:
     import os

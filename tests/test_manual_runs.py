@@ -136,6 +136,8 @@ def test_run_folder_report_mlflow_and_export(tmp_path: Path, csv_file: Path):
     # The run's metadata (scaling, labels) goes with the exports: they take scaled inputs.
     info = json.loads((tmp_path / "deploy" / "final_model_mlp.json").read_text())
     assert info["preprocessing"]["feature_scaler"]["mean"]
+    note = [line for line in out.splitlines() if line.startswith("inputs ")]
+    assert note and "standardized" in note[0] and "final_model_mlp.json" in note[0], out
 
 
 def test_resume_after_kill_continues_from_the_last_checkpoint(tmp_path: Path):

@@ -63,6 +63,16 @@ def test_trial_runs_log_the_whole_configuration_with_tidy_floats(study_root: Pat
     results = hpolab.load_final_model("view", "mlp", root=study_root).metadata
     assert repr(results["params"]["dropout"]) in {"0.0", "0.1", "0.2", "0.3", "0.4", "0.5"}
     assert study.best_trial is not None
+    # `hpolab trials`, as a table and as JSON, shows the values as they were meant.
+    from helpers import completed_in_process
+
+    from hpolab.cli.main import main
+
+    for extra in ((), ("--json",)):
+        done = completed_in_process(main, "trials", "view", "--root", str(study_root), *extra)
+        assert done.returncode == 0, done.stderr
+        assert "0.3" in done.stdout and "0000000" not in done.stdout, done.stdout
+        assert "9999999" not in done.stdout, done.stdout
 
 
 def test_trial_runs_record_their_dataset_and_the_experiment_says_what_it_is(
@@ -83,6 +93,7 @@ def test_trial_runs_record_their_dataset_and_the_experiment_says_what_it_is(
     assert experiment.tags["hpolab.metric"] == "val_loss"
     assert experiment.tags["hpolab.direction"] == "minimize"
     assert "val_loss" in experiment.tags["mlflow.note.content"]
+    assert experiment.tags["hpolab.data_source"].endswith("d.csv")
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +135,15 @@ def test_the_champion_serves_raw_rows_with_mlflow_pyfunc(served, monkeypatch) ->
     assert info.saved_input_example_info is not None
     with pytest.raises(Exception, match="output"):
         served_model.predict(rows, params={"output": "logits"})
+    # The keras flavor gives the bare network: standardized features in, class scores out.
+    # Applying the sidecar's scaling by hand gives the pyfunc's probabilities.
+    network = mlflow.keras.load_model("models:/serve-mlp@champion")
+    scaler = final.metadata["preprocessing"]["feature_scaler"]
+    standardized = (rows.to_numpy() - np.asarray(scaler["mean"])) / np.asarray(scaler["scale"])
+    scores = network.predict(standardized.astype(np.float32), verbose=0)
+    assert np.allclose(scores, np.asarray(proba), atol=1e-5)
+    classes = final.metadata["preprocessing"]["classes"]
+    assert list(labels) == [classes[i] for i in scores.argmax(axis=1)]
 
 
 def test_a_retrain_of_the_same_model_adds_no_version(served) -> None:

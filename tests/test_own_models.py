@@ -308,6 +308,7 @@ def test_a_registered_custom_layer_saves_and_loads_safely(tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert (out / "final_model_m.json").is_file() and any(out.iterdir())
+    assert "apply the feature_scaler of" in done.stdout and "final_model_m.json" in done.stdout
 
 
 def test_a_builder_failing_for_some_params_fails_that_trial_only(tmp_path: Path) -> None:

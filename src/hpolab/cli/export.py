@@ -16,7 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Export the final model of a manual run (--run), of a study (--study, "
         "--model-type) or a .keras file to --dest in each --format. Every export is loaded "
         "back and its predictions compared with the original model on a batch of inputs; "
-        "a format the model cannot take (TFLite for LSTMs) is reported as skipped.",
+        "a format the model cannot take (TFLite for LSTMs) is reported as skipped. The "
+        "exports hold the network only: the model's sidecar (feature scaling, labels) is "
+        "copied next to them as <model>.json, and the caller standardizes inputs with it.",
         "examples:\n  hpolab export --run cnn_baseline --dest ./deploy\n"
         "  hpolab export --study leak_v1 --model-type cnn1d --dest ./serving "
         "--format savedmodel,tflite\n"
@@ -63,5 +65,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         for result in results:
             print(("ok       " if result.ok else "skipped  ") + result.describe())
+        print(_inputs_note(results))
     failed = [r for r in results if not r.ok and not r.skipped]
     return 1 if failed else 0
+
+
+def _inputs_note(results: list) -> str:
+    """What the exports expect: they hold the network only, not the data's scaling."""
+    metadata = next((r.metadata for r in results if r.metadata), None)
+    if metadata is None:
+        return "inputs   every export takes the inputs the model was trained on, as given"
+    return (
+        f"inputs   every export takes standardized features: apply the feature_scaler of "
+        f"{metadata} first and map outputs to its classes (hpolab.load_final_model and the "
+        "MLflow model take raw rows)"
+    )

@@ -119,7 +119,9 @@ def export(
         model = load_model(path)
     target = ensure_folder(Path(dest).expanduser().resolve(), "--dest")
     results = export_model(model, target, path.stem, wanted)
-    _copy_metadata(path, target)
+    metadata = _copy_metadata(path, target)
+    for result in results:
+        result.metadata = metadata
     return results
 
 

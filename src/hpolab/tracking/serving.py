@@ -7,12 +7,18 @@ saved scaling (and spectrogram) applied, original labels or target units out. Pa
 ``params={"output": "proba"}`` for class probabilities. The final model file and its
 sidecar travel as the model's artifacts, and hpolab's own code travels with it, so
 serving needs hpolab's dependencies but not hpolab itself.
+
+A Keras final model also carries MLflow's ``keras`` flavor, on the same file:
+``mlflow.keras.load_model(uri)`` gives the bare network, which takes standardized
+features (the scaling is in the ``sidecar`` artifact) and returns class scores.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tempfile
 import warnings
 import zipfile
 from importlib import metadata
@@ -35,6 +41,7 @@ _SERVING_REQUIREMENTS = (
     "pyyaml",
 )
 OUTPUTS = ("label", "proba")
+KERAS_FILE = "model.keras"
 
 
 class FinalModelPyfunc(mlflow.pyfunc.PythonModel):
@@ -107,16 +114,39 @@ def save_pyfunc(folder: Path, model_path: Path, sidecar_path: Path) -> str:
 
 
 def _save(folder: Path, model_path: Path, sidecar_path: Path, signature: Any, example: Any) -> None:
-    mlflow.pyfunc.save_model(
-        path=str(folder),
-        # Logged as code (this package's pyfunc_model.py), not as a pickle.
-        python_model=str(Path(__file__).with_name("pyfunc_model.py")),
-        artifacts={"model": str(model_path), "sidecar": str(sidecar_path)},
-        signature=signature,
-        input_example=example,
-        code_paths=[str(Path(__file__).resolve().parents[1])],  # the hpolab package
-        pip_requirements=requirements(),
+    keras_file = model_path.suffix == ".keras"
+    with tempfile.TemporaryDirectory() as staging:
+        if keras_file:  # MLflow's keras flavor finds its file as <data>/model.keras
+            model_path = Path(shutil.copyfile(model_path, Path(staging) / KERAS_FILE))
+        mlflow.pyfunc.save_model(
+            path=str(folder),
+            # Logged as code (this package's pyfunc_model.py), not as a pickle.
+            python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+            artifacts={"model": str(model_path), "sidecar": str(sidecar_path)},
+            signature=signature,
+            input_example=example,
+            code_paths=[str(Path(__file__).resolve().parents[1])],  # the hpolab package
+            pip_requirements=requirements(),
+        )
+    if keras_file:
+        _add_keras_flavor(folder)
+
+
+def _add_keras_flavor(folder: Path) -> None:
+    """Declare the artifacts' ``model.keras`` as MLflow's keras flavor too (one file for
+    both flavors), as ``mlflow.keras.save_model`` would have written it."""
+    import keras
+    from mlflow.models import Model
+
+    mlmodel = Model.load(str(folder / "MLmodel"))
+    mlmodel.add_flavor(
+        "keras",
+        data="artifacts",
+        keras_version=keras.__version__,
+        keras_backend=keras.backend.backend(),
+        save_exported_model=False,
     )
+    mlmodel.save(str(folder / "MLmodel"))
 
 
 def input_example(preprocessing: dict[str, Any]) -> Any:

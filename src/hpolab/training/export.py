@@ -36,6 +36,8 @@ class ExportResult:
     path: Path | None
     max_abs_diff: float | None = None
     skipped: str | None = None
+    # The sidecar copied beside it (scaling, labels): the export takes standardized inputs.
+    metadata: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -217,6 +219,7 @@ def export_summary(results: list[ExportResult]) -> dict[str, Any]:
             "tolerance": TOLERANCE[r.format],
             "ok": r.ok,
             "skipped": r.skipped,
+            "metadata": str(r.metadata) if r.metadata else None,
         }
         for r in results
     }
