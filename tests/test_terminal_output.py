@@ -321,6 +321,26 @@ def test_commands_that_do_not_train_never_import_tensorflow(study, command) -> N
     assert heavy == "none"
 
 
+def test_deleting_a_study_never_imports_tensorflow(tmp_path: Path) -> None:
+    """A real deletion (the study's storage, results and MLflow experiment) loads no
+    TensorFlow or Keras: it has no model to build."""
+    import optuna
+
+    from hpolab.config import StudyConfig
+    from hpolab.search.storage import set_meta
+
+    db = tmp_path / "hpo_studies" / "gone.db"
+    db.parent.mkdir()
+    study = optuna.create_study(study_name="gone.mlp", storage=f"sqlite:///{db}")
+    cfg = {"study": {"name": "gone"}, "data": {"source": "builtin:leak"}, "models": {"mlp": {}}}
+    set_meta(study, {"config": StudyConfig.model_validate(cfg).model_dump(mode="json")})
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+    exit_code, heavy = _probe(tmp_path, "hpolab.cli.main", "delete", "gone", "--yes")
+    assert exit_code == "0"
+    assert "tensorflow" not in heavy.split(",") and "keras" not in heavy.split(","), heavy
+    assert optuna.study.get_all_study_names(f"sqlite:///{db}") == [] or not db.exists()
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
