@@ -171,3 +171,22 @@ def test_default_metric_follows_the_task_only_when_the_default_data_was_replaced
         explicit.for_task("regression")
     with pytest.raises(ConfigError, match="does not apply to regression"):
         load_config({"study": {"metric": "val_auc"}}).for_task("regression")
+
+
+def test_startup_trials_default_to_a_quarter_of_the_budget() -> None:
+    def startup(**study: object) -> int:
+        return load_config({"study": study}).study.resolved_startup_trials
+
+    assert startup(n_trials=20) == 5
+    assert startup(n_trials=8) == 3  # at least 3
+    assert startup(n_trials=200) == 10  # at most Optuna's default
+    assert startup(n_trials=20, startup_trials=7) == 7
+    with pytest.raises(ConfigError, match="study.startup_trials"):
+        startup(startup_trials=0)
+    with pytest.raises(ConfigError, match="study.startup_trials"):
+        startup(startup_trials="many")
+    space = SearchSpace({"x": ParamSpec(type="float", low=0.0, high=1.0)})
+    for name in ("tpe", "gp"):
+        sampler = make_sampler(name, space, 0, startup_trials=4)
+        assert sampler.current._n_startup_trials == 4, name
+        assert make_sampler(name, space, None, startup_trials=4)._n_startup_trials == 4

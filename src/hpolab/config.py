@@ -232,6 +232,11 @@ class StudySection(_Strict):
     timeout: float | None = Field(default=None, gt=0, description="seconds per model type")
     sampler: Literal["grid", "random", "tpe", "gp", "cmaes"] = "tpe"
     pruner: Literal["none", "median", "hyperband"] = "median"
+    startup_trials: int | Literal["auto"] = Field(
+        default="auto",
+        description="random trials before tpe or gp model the space: auto (a quarter of "
+        "n_trials, 3 to 10) or a number",
+    )
     seed: int | None = 42
     storage: str | None = None
     workers: int = Field(
@@ -290,6 +295,13 @@ class StudySection(_Strict):
             raise ValueError("give true, false or a mapping {patience, min_trials, min_delta}")
         return value
 
+    @field_validator("startup_trials")
+    @classmethod
+    def _some_startup_trials(cls, value: Any) -> Any:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("give auto or a number of trials of at least 1")
+        return value
+
     @field_validator("trial_checkpoints", mode="before")
     @classmethod
     def _checkpoint_setting(cls, value: Any) -> Any:
@@ -310,6 +322,13 @@ class StudySection(_Strict):
     @property
     def resolved_direction(self) -> str:
         return self.direction or metric_direction(self.metric)
+
+    @property
+    def resolved_startup_trials(self) -> int:
+        """Random trials before a model-based sampler takes over (see ``startup_trials``)."""
+        if self.startup_trials == "auto":
+            return min(10, max(3, self.n_trials // 4))
+        return self.startup_trials
 
 
 class WindowSection(_Strict):

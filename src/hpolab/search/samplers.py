@@ -96,24 +96,37 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
 
 
 def make_sampler(
-    name: str, space: SearchSpace, seed: int | None, *, ordered_grid: bool = False
+    name: str,
+    space: SearchSpace,
+    seed: int | None,
+    *,
+    ordered_grid: bool = False,
+    startup_trials: int | None = None,
 ) -> optuna.samplers.BaseSampler:
     """The Optuna sampler called ``name`` (grid, random, tpe, gp, cmaes).
 
     With a seed, every sampler but grid is seeded per trial (:class:`TrialSeededSampler`),
     so parallel workers never draw the same points. ``ordered_grid`` makes the grid
-    sampler visit points in product order, unshuffled.
+    sampler visit points in product order, unshuffled. ``startup_trials``: random trials
+    before tpe or gp model the space (None: Optuna's default, 10).
     """
+    options = {"ordered_grid": ordered_grid, "startup_trials": startup_trials}
     if seed is not None and name != "grid":
-        factory = partial(_plain_sampler, name, space)
+        factory = partial(_plain_sampler, name, space, **options)
         factory(seed)  # fails now if the sampler cannot be made (e.g. gp without torch)
         return TrialSeededSampler(factory, seed)
-    return _plain_sampler(name, space, seed, ordered_grid=ordered_grid)
+    return _plain_sampler(name, space, seed, **options)
 
 
 def _plain_sampler(
-    name: str, space: SearchSpace, seed: int | None, *, ordered_grid: bool = False
+    name: str,
+    space: SearchSpace,
+    seed: int | None,
+    *,
+    ordered_grid: bool = False,
+    startup_trials: int | None = None,
 ) -> optuna.samplers.BaseSampler:
+    startup = {} if startup_trials is None else {"n_startup_trials": startup_trials}
     with warnings.catch_warnings():
         # TPE's multivariate/group options are marked experimental by Optuna.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -124,7 +137,7 @@ def _plain_sampler(
             return optuna.samplers.RandomSampler(seed=seed)
         if name == "tpe":
             return optuna.samplers.TPESampler(
-                seed=seed, multivariate=True, group=True, constant_liar=True
+                seed=seed, multivariate=True, group=True, constant_liar=True, **startup
             )
         if name == "gp":
             if importlib.util.find_spec("torch") is None:
@@ -132,7 +145,7 @@ def _plain_sampler(
                     "study.sampler: 'gp' needs PyTorch; install it with "
                     'pip install -e ".[gp]" or choose tpe'
                 )
-            return optuna.samplers.GPSampler(seed=seed)
+            return optuna.samplers.GPSampler(seed=seed, **startup)
         if name == "cmaes":
             if importlib.util.find_spec("cmaes") is None:
                 raise ConfigError(

@@ -177,7 +177,12 @@ def open_study(
     study = optuna.create_study(
         study_name=name,
         storage=storage,
-        sampler=make_sampler(cfg.study.sampler, space, cfg.study.seed),
+        sampler=make_sampler(
+            cfg.study.sampler,
+            space,
+            cfg.study.seed,
+            startup_trials=cfg.study.resolved_startup_trials,
+        ),
         # With cross-validation the pruner's steps are folds, not epochs.
         pruner=make_pruner(
             cfg.study.pruner,

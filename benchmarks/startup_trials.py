@@ -1,0 +1,175 @@
+"""How many random start-up trials before TPE takes over: measured on several datasets.
+
+    python benchmarks/startup_trials.py [--datasets digits breast_cancer diabetes]
+        [--seeds 0 1 2 3] [--startup 10 auto] [--trials 20] [--checkout DIR]
+
+For each dataset and seed, runs the race's study (``benchmarks/race.py``: an MLP of two
+dense layers, 32..256 units, dropout 0..0.5, learning rate 1e-4..1e-2 log, batch 64, up
+to 30 epochs, patience 5, median pruning) once per ``--startup`` setting, interleaved,
+each in a fresh temporary root (``run_hpo.py --no-mlflow --no-plots``; the final retrain
+runs as usual). Classification datasets maximize val_accuracy, regression minimizes
+val_loss. ``--checkout`` runs another checkout's ``run_hpo.py`` with its ``src/`` first on
+the path (default: this one).
+
+Per dataset and seed the common target is the worse of the settings' best values; for
+each setting it prints the best value, the trials and the training epochs (pruned
+trials' epochs included) until a trial first reached the target, and the wall time.
+Epochs are the measure that matters here: a trial's time is about proportional to its
+epochs, and unlike seconds they do not depend on the machine's load. The summary gives,
+per setting, the median best and the median ratio of epochs to target against the first
+setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+STUDY = "startup"
+REGRESSION = {"diabetes"}
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+
+
+def write_config(path: Path, dataset: str, seed: int, trials: int, startup: str) -> Path:
+    """The race's study on ``dataset`` with ``startup`` start-up trials."""
+    metric = "val_loss" if dataset in REGRESSION else "val_accuracy"
+    cfg = {
+        "study": {
+            "name": STUDY,
+            "metric": metric,
+            "n_trials": trials,
+            "sampler": "tpe",
+            "pruner": "median",
+            "seed": seed,
+            "startup_trials": startup if startup == "auto" else int(startup),
+        },
+        "data": {"source": f"builtin:{dataset}"},
+        "training": {"epochs": 30, "patience": 5, "batch_size": 64, "optimizer": "adam"},
+        "models": {
+            "mlp": {
+                "search_space": {
+                    "n_layers": 2,
+                    "units": {"low": 32, "high": 256},
+                    "dropout": {"low": 0.0, "high": 0.5},
+                    "learning_rate": {"low": 1.0e-4, "high": 1.0e-2, "log": True},
+                }
+            }
+        },
+    }
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def run_once(checkout: Path, dataset: str, seed: int, trials: int, startup: str) -> dict[str, Any]:
+    """One study; its finished trials in order of completion (value, state, epochs)."""
+    with tempfile.TemporaryDirectory(prefix="startup-") as tmp:
+        root = Path(tmp)
+        config = write_config(root / "study.yaml", dataset, seed, trials, startup)
+        command = [sys.executable, str(checkout / "run_hpo.py"), "--config", str(config)]
+        command += ["--root", str(root), "--no-mlflow", "--no-plots", "--quiet"]
+        env = {**ENV, "PYTHONPATH": str(checkout / "src")}
+        start = time.perf_counter()
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"{dataset} seed {seed} startup {startup}:\n{proc.stderr[-3000:]}")
+        return {"wall": wall, "trials": read_trials(root / "hpo_studies" / f"{STUDY}.db")}
+
+
+def read_trials(db: Path) -> list[tuple[float | None, str, int]]:
+    """(value, state, epochs run) of each finished trial, in order of completion."""
+    query = """
+        SELECT t.trial_id, t.state, v.value,
+               (SELECT value_json FROM trial_user_attributes a
+                 WHERE a.trial_id = t.trial_id AND a.key = 'epochs_run')
+        FROM trials t LEFT JOIN trial_values v ON v.trial_id = t.trial_id
+        WHERE t.datetime_complete IS NOT NULL ORDER BY t.datetime_complete, t.trial_id
+    """
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute(query).fetchall()
+    return [(value, state, int(epochs or 0)) for _, state, value, epochs in rows]
+
+
+def to_target(trials: list, target: float, sign: float) -> tuple[int, int]:
+    """Trials and epochs until a complete trial first reached ``target``."""
+    epochs = 0
+    for count, (value, state, run) in enumerate(trials, start=1):
+        epochs += run
+        if state == "COMPLETE" and value is not None and sign * value >= sign * target - 1e-9:
+            return count, epochs
+    return len(trials), epochs
+
+
+def best(trials: list, sign: float) -> float:
+    values = [v for v, state, _ in trials if state == "COMPLETE" and v is not None]
+    return sign * max(sign * v for v in values)
+
+
+def compare(dataset: str, seed: int, runs: dict[str, dict[str, Any]]) -> dict[str, dict]:
+    """Per setting: best, trials and epochs to the common target, wall time."""
+    sign = -1.0 if dataset in REGRESSION else 1.0
+    bests = {s: best(r["trials"], sign) for s, r in runs.items()}
+    target = sign * min(sign * b for b in bests.values())
+    rows = {}
+    for setting, run in runs.items():
+        n, epochs = to_target(run["trials"], target, sign)
+        rows[setting] = {"best": bests[setting], "trials": n, "epochs": epochs, "wall": run["wall"]}
+        print(
+            f"{dataset:14s} seed {seed}  startup {setting:>4s}: best {bests[setting]:.4f}  "
+            f"to target {target:.4f}: {n:2d} trials, {epochs:4d} epochs  "
+            f"wall {run['wall']:.1f} s",
+            flush=True,
+        )
+    return rows
+
+
+def summary(results: dict[str, list[dict[str, dict]]], settings: list[str]) -> None:
+    """Median best and median epochs-to-target ratio against the first setting."""
+    base = settings[0]
+    print("\nmedians over seeds (epochs to target as a ratio to startup " + base + ")")
+    for dataset, per_seed in results.items():
+        for setting in settings:
+            bests = [r[setting]["best"] for r in per_seed]
+            ratios = [r[setting]["epochs"] / max(1, r[base]["epochs"]) for r in per_seed]
+            trials = [r[setting]["trials"] for r in per_seed]
+            print(
+                f"{dataset:14s} startup {setting:>4s}: best {statistics.median(bests):.4f}  "
+                f"trials to target {statistics.median(trials):4.1f}  epochs ratio "
+                f"{statistics.median(ratios):.2f} ({', '.join(f'{x:.2f}' for x in ratios)})"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=["digits", "breast_cancer", "diabetes"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3])
+    parser.add_argument("--startup", nargs="+", default=["10", "auto"])
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--checkout", type=Path, default=REPO, help="checkout to run")
+    args = parser.parse_args()
+    print(f"cpus {os.cpu_count()}, load average at start {os.getloadavg()[0]:.2f}", flush=True)
+    results: dict[str, list[dict[str, dict]]] = {}
+    for dataset in args.datasets:
+        for seed in args.seeds:
+            # Interleaved: each setting in turn, the order alternating from seed to seed.
+            order = args.startup if seed % 2 == 0 else list(reversed(args.startup))
+            runs = {s: run_once(args.checkout, dataset, seed, args.trials, s) for s in order}
+            rows = compare(dataset, seed, {s: runs[s] for s in args.startup})
+            results.setdefault(dataset, []).append(rows)
+    summary(results, args.startup)
+    print(f"load average at end {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
