@@ -153,12 +153,13 @@ class Objective:
         pruning = PruningHook(trial, self.cfg.study.metric)
         stops = stops_delivered()
         start = time.perf_counter()
-        interrupted = False
+        interrupted = trained = False
         try:
             if self.cfg.data.cv is not None:
                 result = self._cross_validate(trial, params, hp, data, pruning, run)
             else:
                 result = self._train(trial, params, hp, data, pruning, run, resume)
+            trained = True  # _record writes its reports with its outcome
         except (TrialFailed, ConfigError) as exc:
             # ConfigError: a builder of the user's failed for these params only.
             trial.set_user_attr("error", str(exc))
@@ -184,7 +185,7 @@ class Objective:
             raise
         finally:
             self.fit_seconds.append(time.perf_counter() - start)
-            if not interrupted:
+            if not interrupted and not trained:
                 pruning.flush()  # before Optuna tells the trial (a pruned value is read back)
             clear_keras()
             if not interrupted and resume is not None:
