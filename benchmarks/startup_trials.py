@@ -35,38 +35,22 @@ from typing import Any
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import race  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-STUDY = "startup"
+STUDY = race.STUDY
 REGRESSION = {"diabetes"}
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
 
 
 def write_config(path: Path, dataset: str, seed: int, trials: int, startup: str) -> Path:
-    """The race's study on ``dataset`` with ``startup`` start-up trials."""
-    metric = "val_loss" if dataset in REGRESSION else "val_accuracy"
-    cfg = {
-        "study": {
-            "name": STUDY,
-            "metric": metric,
-            "n_trials": trials,
-            "sampler": "tpe",
-            "pruner": "median",
-            "seed": seed,
-            "startup_trials": startup if startup == "auto" else int(startup),
-        },
-        "data": {"source": f"builtin:{dataset}"},
-        "training": {"epochs": 30, "patience": 5, "batch_size": 64, "optimizer": "adam"},
-        "models": {
-            "mlp": {
-                "search_space": {
-                    "n_layers": 2,
-                    "units": {"low": 32, "high": 256},
-                    "dropout": {"low": 0.0, "high": 0.5},
-                    "learning_rate": {"low": 1.0e-4, "high": 1.0e-2, "log": True},
-                }
-            }
-        },
-    }
+    """The race's study (its space and training) on ``dataset`` with ``startup``."""
+    race.write_config(path, seed, trials)
+    cfg = yaml.safe_load(path.read_text())
+    cfg["study"]["metric"] = "val_loss" if dataset in REGRESSION else "val_accuracy"
+    cfg["study"]["startup_trials"] = startup if startup == "auto" else int(startup)
+    cfg["data"] = {"source": f"builtin:{dataset}"}
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
 
