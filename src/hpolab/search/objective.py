@@ -84,7 +84,11 @@ class PruningHook:
     def _report(self, value: float, step: int) -> None:
         """``Trial.report``, its storage write deferred (see the class docstring)."""
         # The pruner and Trial.report read the trial Optuna keeps in memory.
-        known = self.trial._cached_frozen_trial.intermediate_values
+        frozen = getattr(self.trial, "_cached_frozen_trial", None)
+        if frozen is None:  # an Optuna without it: its own report, one write each
+            self.trial.report(value, step)
+            return
+        known = frozen.intermediate_values
         if step in known:
             return  # as Trial.report: a step is reported once
         known[step] = float(value)
@@ -97,7 +101,9 @@ class PruningHook:
         (one transaction, as ``Trial.set_user_attr`` would each)."""
         if self._pending or user_attrs:
             write_trial_values(self.trial.storage, self.trial._trial_id, self._pending, user_attrs)
-            self.trial._cached_frozen_trial.user_attrs.update(user_attrs or {})
+            frozen = getattr(self.trial, "_cached_frozen_trial", None)
+            if frozen is not None:  # what trial.user_attrs shows, as set_user_attr keeps it
+                frozen.user_attrs.update(user_attrs or {})
             self._pending = {}
         self._written = time.monotonic()
 
