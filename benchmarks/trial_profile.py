@@ -30,7 +30,7 @@ LIBRARY_PARTS = [
     ("model.fit", "keras/src/backend/tensorflow/trainer.py", "fit"),
     ("TPE sampling (ask + suggest)", "optuna/study/study.py", "ask"),
     ("  should_prune", "optuna/trial/_trial.py", "should_prune"),
-    ("trial user attributes (one at a time)", "optuna/trial/_trial.py", "set_user_attr"),
+    ("trial user attributes, one at a time", "optuna/trial/_trial.py", "set_user_attr"),
     ("Optuna tell", "optuna/study/_tell.py", "_tell_with_warning"),
 ]
 
@@ -40,14 +40,14 @@ def own_parts() -> list[tuple[str, object]]:
     from hpolab.models import build_model
     from hpolab.search.loop import _TrialEnded
     from hpolab.search.objective import PruningHook
-    from hpolab.search.storage import write_trial_values
+    from hpolab.search.storage import write_user_attrs
     from hpolab.tracking.mlflow_tracker import StudyTracker, TrialRun
     from hpolab.training.fit import clear_keras
     from hpolab.training.resume import ResumeCheckpoint
 
     return [
         ("pruning hook (report + should_prune)", PruningHook.__call__),
-        ("  batched storage writes", write_trial_values),
+        ("trial outcome attributes, one write", write_user_attrs),
         ("MLflow trial run start", StudyTracker.start_trial),
         ("MLflow epoch flushes", TrialRun.flush),
         ("MLflow trial run end", TrialRun.end),

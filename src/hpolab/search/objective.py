@@ -18,7 +18,7 @@ from hpolab.errors import ConfigError, TrialFailed
 from hpolab.interrupts import stops_delivered
 from hpolab.models import is_keras
 from hpolab.search.space import SearchSpace, params_key
-from hpolab.search.storage import write_trial_values
+from hpolab.search.storage import write_user_attrs
 from hpolab.search.trial_resume import first_attempt, remove_resume_point, resume_folder
 from hpolab.search.workers import WORKER
 from hpolab.tracking import StudyTracker
@@ -40,18 +40,11 @@ from hpolab.training.resume import (
 )
 from hpolab.training.saving import load_model
 
-# How long reported values may wait in memory before they are written (as MLflow epochs).
-REPORT_FLUSH_SECONDS = 2.0
-
 
 class PruningHook:
     """Epoch hook reporting the objective metric to a trial and asking the pruner.
 
     Returning ``True`` stops Keras cleanly; the objective then raises ``TrialPruned``.
-    The pruner reads the trial's values from memory, so they reach the storage together
-    (at most every :data:`REPORT_FLUSH_SECONDS` and when the trial ends, before it is
-    told), not one commit per epoch. A worker killed in between loses at most that much
-    of a curve it keeps in its resume point anyway.
     """
 
     def __init__(self, trial: optuna.Trial, metric: str) -> None:
@@ -59,15 +52,13 @@ class PruningHook:
         self.metric = metric
         self.pruned_at: int | None = None
         self.last_value: float | None = None
-        self._pending: dict[int, float] = {}
-        self._written = time.monotonic()
 
     def replay(self, history: dict[str, list[float]]) -> None:
         """Report the epochs a stopped attempt trained before its resume point, so the
         pruner sees the whole curve."""
         for epoch, value in enumerate(history.get(self.metric, []), start=1):
             if value == value:  # NaN: nothing was reported
-                self._report(value, epoch)
+                self.trial.report(value, step=epoch)
                 self.last_value = value
 
     def __call__(self, epoch: int, logs: dict[str, float]) -> bool:
@@ -75,37 +66,11 @@ class PruningHook:
         if value is None or value != value:  # missing or NaN: nothing to report
             return False
         self.last_value = value
-        self._report(value, epoch)
+        self.trial.report(value, step=epoch)
         if self.trial.should_prune():
             self.pruned_at = epoch
             return True
         return False
-
-    def _report(self, value: float, step: int) -> None:
-        """``Trial.report``, its storage write deferred (see the class docstring)."""
-        # The pruner and Trial.report read the trial Optuna keeps in memory.
-        frozen = getattr(self.trial, "_cached_frozen_trial", None)
-        if frozen is None:  # an Optuna without it: its own report, one write each
-            self.trial.report(value, step)
-            return
-        known = frozen.intermediate_values
-        if step in known:
-            return  # as Trial.report: a step is reported once
-        known[step] = float(value)
-        self._pending[step] = float(value)
-        if time.monotonic() - self._written >= REPORT_FLUSH_SECONDS:
-            self.flush()
-
-    def flush(self, user_attrs: dict[str, Any] | None = None) -> None:
-        """Write the reported values not yet in the storage, and ``user_attrs`` with them
-        (one transaction, as ``Trial.set_user_attr`` would each)."""
-        if self._pending or user_attrs:
-            write_trial_values(self.trial.storage, self.trial._trial_id, self._pending, user_attrs)
-            frozen = getattr(self.trial, "_cached_frozen_trial", None)
-            if frozen is not None:  # what trial.user_attrs shows, as set_user_attr keeps it
-                frozen.user_attrs.update(user_attrs or {})
-            self._pending = {}
-        self._written = time.monotonic()
 
 
 @dataclass
@@ -159,13 +124,12 @@ class Objective:
         pruning = PruningHook(trial, self.cfg.study.metric)
         stops = stops_delivered()
         start = time.perf_counter()
-        interrupted = trained = False
+        interrupted = False
         try:
             if self.cfg.data.cv is not None:
                 result = self._cross_validate(trial, params, hp, data, pruning, run)
             else:
                 result = self._train(trial, params, hp, data, pruning, run, resume)
-            trained = True  # _record writes its reports with its outcome
         except (TrialFailed, ConfigError) as exc:
             # ConfigError: a builder of the user's failed for these params only.
             trial.set_user_attr("error", str(exc))
@@ -191,8 +155,6 @@ class Objective:
             raise
         finally:
             self.fit_seconds.append(time.perf_counter() - start)
-            if not interrupted and not trained:
-                pruning.flush()  # before Optuna tells the trial (a pruned value is read back)
             clear_keras()
             if not interrupted and resume is not None:
                 remove_resume_point(resume.folder)  # the retry of a stop needs it; no one else
@@ -218,7 +180,7 @@ class Objective:
         }
         if pruning.pruned_at is None:
             attrs["val_metrics"] = rounded(result.best_metrics)
-        pruning.flush(attrs)  # the last reports and the outcome: one storage write
+        write_user_attrs(trial, attrs)  # one storage write, not one per attribute
         if pruning.pruned_at is not None:
             if run is not None:
                 run.end("pruned", pruning.last_value, attrs={"pruned_at_epoch": pruning.pruned_at})

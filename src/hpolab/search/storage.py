@@ -223,32 +223,29 @@ def heartbeats(storage: BaseStorage, study_name: str, numbers: list[int]) -> dic
         return {int(number): beat for number, beat in rows}
 
 
-@shield
-def write_trial_values(
-    storage: BaseStorage,
-    trial_id: int,
-    intermediate: dict[int, float] | None = None,
-    user_attrs: dict[str, Any] | None = None,
-) -> None:
-    """Store several intermediate values and user attributes of a running trial at once.
+def write_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    """``trial.set_user_attr`` for each of ``attrs``, in one storage transaction.
 
-    Optuna writes each ``report`` and ``set_user_attr`` in a transaction of its own, a
-    commit each; an RDB storage takes them here in one, through the per-row writers
-    Optuna's own batch paths use. Other storages (journal, gRPC) get one call each.
+    Optuna commits each attribute on its own; an RDB storage takes them here in one,
+    through the per-row writer Optuna's own batch paths use. Other storages (journal,
+    gRPC) get one call each.
     """
-    intermediate, user_attrs = intermediate or {}, user_attrs or {}
-    rdb_writers = _rdb_writers(storage)
-    if rdb_writers is None:
-        for step, value in intermediate.items():
-            storage.set_trial_intermediate_value(trial_id, step, value)
-        for key, value in user_attrs.items():
+    _write_user_attrs(trial.storage, trial._trial_id, attrs)
+    frozen = getattr(trial, "_cached_frozen_trial", None)
+    if frozen is not None:  # what trial.user_attrs shows, as set_user_attr keeps it
+        frozen.user_attrs.update(attrs)
+
+
+@shield
+def _write_user_attrs(storage: BaseStorage, trial_id: int, attrs: dict[str, Any]) -> None:
+    writers = _rdb_writers(storage)
+    if writers is None:
+        for key, value in attrs.items():
             storage.set_trial_user_attr(trial_id, key, value)
         return
-    rdb, session_of, models = rdb_writers
+    rdb, session_of, models = writers
     with session_of(rdb.scoped_session, True) as session:
-        for step, value in intermediate.items():
-            rdb._set_trial_intermediate_value_without_commit(session, trial_id, step, value)
-        for key, value in user_attrs.items():
+        for key, value in attrs.items():
             rdb._set_trial_attr_without_commit(
                 session, models.TrialUserAttributeModel, trial_id, key, value
             )
@@ -259,15 +256,12 @@ def _rdb_writers(storage: BaseStorage) -> tuple[RDBStorage, Any, Any] | None:
     this Optuna version has them (None: write one value per call)."""
     # A study wraps an RDB storage in a cache of finished trials; its writes pass through.
     rdb = getattr(storage, "_backend", storage)
-    if not isinstance(rdb, RDBStorage):
+    if not isinstance(rdb, RDBStorage) or not hasattr(rdb, "_set_trial_attr_without_commit"):
         return None
     try:
         from optuna.storages._rdb import models
         from optuna.storages._rdb.storage import _create_scoped_session
     except ImportError:
-        return None
-    needed = ("_set_trial_intermediate_value_without_commit", "_set_trial_attr_without_commit")
-    if not all(hasattr(rdb, name) for name in needed):
         return None
     return rdb, _create_scoped_session, models
 
