@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -72,17 +71,10 @@ def run_once(checkout: Path, dataset: str, seed: int, trials: int, startup: str)
 
 
 def read_trials(db: Path) -> list[tuple[float | None, str, int]]:
-    """(value, state, epochs run) of each finished trial, in order of completion."""
-    query = """
-        SELECT t.trial_id, t.state, v.value,
-               (SELECT value_json FROM trial_user_attributes a
-                 WHERE a.trial_id = t.trial_id AND a.key = 'epochs_run')
-        FROM trials t LEFT JOIN trial_values v ON v.trial_id = t.trial_id
-        WHERE t.datetime_complete IS NOT NULL ORDER BY t.datetime_complete, t.trial_id
-    """
-    with sqlite3.connect(db) as connection:
-        rows = connection.execute(query).fetchall()
-    return [(value, state, int(epochs or 0)) for _, state, value, epochs in rows]
+    """(value, state, epochs run) of each finished trial, in order of completion, as the
+    race reads them."""
+    rows = race.read_trials(f"sqlite:///{db}", f"{STUDY}.mlp")["rows"]
+    return [(value, state, int(t.user_attrs.get("epochs_run", 0))) for _, state, value, t in rows]
 
 
 def to_target(trials: list, target: float, sign: float) -> tuple[int, int]:
@@ -90,13 +82,13 @@ def to_target(trials: list, target: float, sign: float) -> tuple[int, int]:
     epochs = 0
     for count, (value, state, run) in enumerate(trials, start=1):
         epochs += run
-        if state == "COMPLETE" and value is not None and sign * value >= sign * target - 1e-9:
+        if state == "complete" and value is not None and sign * value >= sign * target - 1e-9:
             return count, epochs
     return len(trials), epochs
 
 
 def best(trials: list, sign: float) -> float:
-    values = [v for v, state, _ in trials if state == "COMPLETE" and v is not None]
+    values = [v for v, state, _ in trials if state == "complete" and v is not None]
     return sign * max(sign * v for v in values)
 
 
