@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hpolab.config import ParamSpec, load_config
+from hpolab.config import ParamSpec, StudySection, load_config
 from hpolab.errors import ConfigError
 from hpolab.search.samplers import make_pruner, make_sampler
 from hpolab.search.space import SearchSpace
@@ -190,3 +190,43 @@ def test_startup_trials_default_to_a_quarter_of_the_budget() -> None:
         sampler = make_sampler(name, space, 0, startup_trials=4)
         assert sampler.current._n_startup_trials == 4, name
         assert make_sampler(name, space, None, startup_trials=4)._n_startup_trials == 4
+
+
+def test_the_first_trial_tries_the_middle_of_the_space() -> None:
+    """Trial 0 takes the middle of each numeric range (log ranges in log space, on their
+    step); categorical parameters and every later trial are the sampler's own."""
+    import optuna
+
+    def objective(trial: optuna.Trial) -> float:
+        units = trial.suggest_int("units", 32, 256)
+        rate = trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
+        dropout = trial.suggest_float("dropout", 0.0, 0.5, step=0.1)
+        trial.suggest_categorical("activation", ["relu", "tanh"])
+        return units * rate + dropout
+
+    middle = {"units": 144, "learning_rate": 1e-3, "dropout": 0.2}
+    space = SearchSpace({"x": ParamSpec(type="float", low=0.0, high=1.0)})
+    for name in ("tpe", "gp", "cmaes", "random"):
+        for seed in (None, 5):
+            sampler = make_sampler(name, space, seed, startup_trials=2, center_first=True)
+            study = optuna.create_study(sampler=sampler)
+            study.optimize(objective, n_trials=4)
+            first = {k: v for k, v in study.trials[0].params.items() if k != "activation"}
+            assert first == middle, (name, seed)
+            assert study.trials[0].params["activation"] in ("relu", "tanh")
+            assert all(t.params != study.trials[0].params for t in study.trials[1:]), name
+    plain = optuna.create_study(sampler=make_sampler("tpe", space, 5, startup_trials=2))
+    plain.optimize(objective, n_trials=1)
+    assert plain.trials[0].params["units"] != 144  # off: the sampler's own start
+
+    def center_first(**study: object) -> bool:
+        return load_config({"study": study}).study.center_first
+
+    assert center_first() and center_first(sampler="gp") and center_first(sampler="cmaes")
+    assert not center_first(sampler="random") and not StudySection(sampler="grid").center_first
+    assert center_first(sampler="random", first_trial="center")
+    assert not center_first(first_trial="random")
+    with pytest.raises(ValueError, match="first_trial: a grid search visits its own points"):
+        StudySection(sampler="grid", first_trial="center")
+    with pytest.raises(ConfigError, match="study.first_trial"):
+        center_first(first_trial="middle")

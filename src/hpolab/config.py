@@ -237,6 +237,12 @@ class StudySection(_Strict):
         description="random trials before tpe or gp model the space: auto (a quarter of "
         "n_trials, 3 to 10) or a number",
     )
+    first_trial: Literal["auto", "center", "random"] = Field(
+        default="auto",
+        description="the study's first trial: center (the middle of every numeric range, "
+        "log ranges in log space), random, or auto (center except for the random and grid "
+        "samplers)",
+    )
     seed: int | None = 42
     storage: str | None = None
     workers: int = Field(
@@ -329,6 +335,22 @@ class StudySection(_Strict):
         if self.startup_trials == "auto":
             return min(10, max(3, self.n_trials // 4))
         return self.startup_trials
+
+    @property
+    def center_first(self) -> bool:
+        """Whether trial 0 tries the middle of the space (see ``first_trial``)."""
+        if self.first_trial == "auto":
+            return self.sampler in ("tpe", "gp", "cmaes")
+        return self.first_trial == "center"
+
+    @model_validator(mode="after")
+    def _first_trial_fits_the_sampler(self) -> StudySection:
+        if self.first_trial == "center" and self.sampler == "grid":
+            raise ValueError(
+                "first_trial: a grid search visits its own points; remove first_trial: "
+                "center or choose another sampler"
+            )
+        return self
 
 
 class WindowSection(_Strict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -12,11 +13,16 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.distributions import BaseDistribution
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
 from hpolab.errors import ConfigError
 from hpolab.search.budget import TrialsRead
-from hpolab.search.space import SearchSpace
+from hpolab.search.space import SearchSpace, tidy
 
 
 class OrderedGridSampler(optuna.samplers.GridSampler):
@@ -95,6 +101,82 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
         self._current.reseed_rng()
 
 
+def center_of(distribution: BaseDistribution) -> Any:
+    """The middle of a numeric range (in log space for a log range), on its step; None
+    for a categorical parameter (its choices have no middle)."""
+    if not isinstance(distribution, (FloatDistribution, IntDistribution)):
+        return None
+    low, high = distribution.low, distribution.high
+    if distribution.log:
+        middle = math.exp((math.log(low) + math.log(high)) / 2)
+    else:
+        middle = (low + high) / 2
+    step = distribution.step
+    if step is not None:
+        middle = low + round((middle - low) / step) * step
+    if isinstance(distribution, IntDistribution):
+        return int(min(high, max(low, round(middle))))
+    return float(min(high, max(low, tidy(middle))))  # 1e-3, not 0.0010000000000000002
+
+
+class CenterFirstSampler(optuna.samplers.BaseSampler):
+    """Trial 0 of a study tries the middle of every numeric range; any other trial, and
+    trial 0's categorical parameters, are the wrapped sampler's.
+
+    A search's first result then comes from the configuration least likely to be extreme
+    (CMA-ES starts its search there too) instead of a random corner; the random start-up
+    trials that follow explore around it. Trial numbers are unique in the storage, so
+    exactly one trial of a study, whichever worker runs it, is the center. A configuration
+    queued as trial 0 (``enqueue_trial``) keeps its values.
+    """
+
+    def __init__(self, inner: optuna.samplers.BaseSampler) -> None:
+        self.inner = inner
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        if trial.number == 0:
+            return {}  # every parameter goes through sample_independent
+        return self.inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        search_space: dict[str, BaseDistribution],
+    ) -> dict[str, Any]:
+        if trial.number == 0:
+            return {}  # the inner sampler was not asked for its space (TPE asserts it was)
+        return self.inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        if trial.number == 0 and not isinstance(param_distribution, CategoricalDistribution):
+            return center_of(param_distribution)
+        return self.inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.inner.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        state: optuna.trial.TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self.inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+
+
 def make_sampler(
     name: str,
     space: SearchSpace,
@@ -102,20 +184,27 @@ def make_sampler(
     *,
     ordered_grid: bool = False,
     startup_trials: int | None = None,
+    center_first: bool = False,
 ) -> optuna.samplers.BaseSampler:
     """The Optuna sampler called ``name`` (grid, random, tpe, gp, cmaes).
 
     With a seed, every sampler but grid is seeded per trial (:class:`TrialSeededSampler`),
     so parallel workers never draw the same points. ``ordered_grid`` makes the grid
     sampler visit points in product order, unshuffled. ``startup_trials``: random trials
-    before tpe or gp model the space (None: Optuna's default, 10).
+    before tpe or gp model the space (None: Optuna's default, 10). ``center_first``: trial
+    0 tries the middle of the space (:class:`CenterFirstSampler`; not for grid).
     """
     options = {"ordered_grid": ordered_grid, "startup_trials": startup_trials}
+    sampler: optuna.samplers.BaseSampler
     if seed is not None and name != "grid":
         factory = partial(_plain_sampler, name, space, **options)
         factory(seed)  # fails now if the sampler cannot be made (e.g. gp without torch)
-        return TrialSeededSampler(factory, seed)
-    return _plain_sampler(name, space, seed, **options)
+        sampler = TrialSeededSampler(factory, seed)
+    else:
+        sampler = _plain_sampler(name, space, seed, **options)
+    if center_first and name != "grid":
+        return CenterFirstSampler(sampler)
+    return sampler
 
 
 def _plain_sampler(

@@ -182,6 +182,7 @@ def open_study(
             space,
             cfg.study.seed,
             startup_trials=cfg.study.resolved_startup_trials,
+            center_first=cfg.study.center_first,
         ),
         # With cross-validation the pruner's steps are folds, not epochs.
         pruner=make_pruner(

@@ -1,11 +1,15 @@
-"""How many random start-up trials before TPE takes over: measured on several datasets.
+"""Search settings (start-up trials, first trial, ...) that find the best sooner: measured
+on several datasets.
 
-    python benchmarks/startup_trials.py [--datasets digits breast_cancer diabetes]
-        [--seeds 0 1 2 3] [--startup 10 auto] [--trials 20] [--checkout DIR]
+    python benchmarks/search_settings.py [--datasets digits breast_cancer diabetes]
+        [--seeds 0 1 2 3] [--variants first_trial=random first_trial=center]
+        [--trials 20] [--workers 1] [--checkout DIR]
 
+A variant is a list of ``study`` settings, ``key=value[,key=value]`` (values read as
+YAML), e.g. ``startup_trials=10`` or ``first_trial=center,startup_trials=auto``.
 For each dataset and seed, runs the race's study (``benchmarks/race.py``: an MLP of two
 dense layers, 32..256 units, dropout 0..0.5, learning rate 1e-4..1e-2 log, batch 64, up
-to 30 epochs, patience 5, median pruning) once per ``--startup`` setting, interleaved,
+to 30 epochs, patience 5, median pruning) once per variant, interleaved,
 each in a fresh temporary root (``run_hpo.py --no-mlflow --no-plots``; the final retrain
 runs as usual). Classification datasets maximize val_accuracy, regression minimizes
 val_loss. ``--checkout`` runs another checkout's ``run_hpo.py`` with its ``src/`` first on
@@ -43,30 +47,41 @@ REGRESSION = {"diabetes"}
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
 
 
-def write_config(path: Path, dataset: str, seed: int, trials: int, startup: str) -> Path:
-    """The race's study (its space and training) on ``dataset`` with ``startup``."""
+def settings(variant: str) -> dict[str, Any]:
+    """``key=value[,key=value]`` -> study settings (values read as YAML)."""
+    pairs = [item.split("=", 1) for item in variant.split(",") if item]
+    if any(len(pair) != 2 for pair in pairs):
+        raise SystemExit(f"--variants: {variant!r}: give key=value[,key=value]")
+    return {key.strip(): yaml.safe_load(value) for key, value in pairs}
+
+
+def write_config(path: Path, dataset: str, seed: int, trials: int, variant: str) -> Path:
+    """The race's study (its space and training) on ``dataset`` with ``variant``."""
     race.write_config(path, seed, trials)
     cfg = yaml.safe_load(path.read_text())
     cfg["study"]["metric"] = "val_loss" if dataset in REGRESSION else "val_accuracy"
-    cfg["study"]["startup_trials"] = startup if startup == "auto" else int(startup)
+    cfg["study"].update(settings(variant))
     cfg["data"] = {"source": f"builtin:{dataset}"}
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
 
 
-def run_once(checkout: Path, dataset: str, seed: int, trials: int, startup: str) -> dict[str, Any]:
+def run_once(
+    checkout: Path, dataset: str, seed: int, args: argparse.Namespace, variant: str
+) -> dict[str, Any]:
     """One study; its finished trials in order of completion (value, state, epochs)."""
-    with tempfile.TemporaryDirectory(prefix="startup-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="settings-") as tmp:
         root = Path(tmp)
-        config = write_config(root / "study.yaml", dataset, seed, trials, startup)
+        config = write_config(root / "study.yaml", dataset, seed, args.trials, variant)
         command = [sys.executable, str(checkout / "run_hpo.py"), "--config", str(config)]
         command += ["--root", str(root), "--no-mlflow", "--no-plots", "--quiet"]
+        command += ["--workers", str(args.workers)]
         env = {**ENV, "PYTHONPATH": str(checkout / "src")}
         start = time.perf_counter()
         proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root)
         wall = time.perf_counter() - start
         if proc.returncode != 0:
-            raise SystemExit(f"{dataset} seed {seed} startup {startup}:\n{proc.stderr[-3000:]}")
+            raise SystemExit(f"{dataset} seed {seed} {variant}:\n{proc.stderr[-3000:]}")
         return {"wall": wall, "trials": read_trials(root / "hpo_studies" / f"{STUDY}.db")}
 
 
@@ -102,7 +117,7 @@ def compare(dataset: str, seed: int, runs: dict[str, dict[str, Any]]) -> dict[st
         n, epochs = to_target(run["trials"], target, sign)
         rows[setting] = {"best": bests[setting], "trials": n, "epochs": epochs, "wall": run["wall"]}
         print(
-            f"{dataset:14s} seed {seed}  startup {setting:>4s}: best {bests[setting]:.4f}  "
+            f"{dataset:14s} seed {seed}  {setting:>22s}: best {bests[setting]:.4f}  "
             f"to target {target:.4f}: {n:2d} trials, {epochs:4d} epochs  "
             f"wall {run['wall']:.1f} s",
             flush=True,
@@ -113,14 +128,14 @@ def compare(dataset: str, seed: int, runs: dict[str, dict[str, Any]]) -> dict[st
 def summary(results: dict[str, list[dict[str, dict]]], settings: list[str]) -> None:
     """Median best and median epochs-to-target ratio against the first setting."""
     base = settings[0]
-    print("\nmedians over seeds (epochs to target as a ratio to startup " + base + ")")
+    print(f"\nmedians over seeds (epochs to target as a ratio to {base})")
     for dataset, per_seed in results.items():
         for setting in settings:
             bests = [r[setting]["best"] for r in per_seed]
             ratios = [r[setting]["epochs"] / max(1, r[base]["epochs"]) for r in per_seed]
             trials = [r[setting]["trials"] for r in per_seed]
             print(
-                f"{dataset:14s} startup {setting:>4s}: best {statistics.median(bests):.4f}  "
+                f"{dataset:14s} {setting:>22s}: best {statistics.median(bests):.4f}  "
                 f"trials to target {statistics.median(trials):4.1f}  epochs ratio "
                 f"{statistics.median(ratios):.2f} ({', '.join(f'{x:.2f}' for x in ratios)})"
             )
@@ -130,8 +145,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["digits", "breast_cancer", "diabetes"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3])
-    parser.add_argument("--startup", nargs="+", default=["10", "auto"])
+    parser.add_argument(
+        "--variants", nargs="+", default=["first_trial=random", "first_trial=center"]
+    )
     parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--checkout", type=Path, default=REPO, help="checkout to run")
     args = parser.parse_args()
     print(f"cpus {os.cpu_count()}, load average at start {os.getloadavg()[0]:.2f}", flush=True)
@@ -139,11 +157,11 @@ def main() -> None:
     for dataset in args.datasets:
         for seed in args.seeds:
             # Interleaved: each setting in turn, the order alternating from seed to seed.
-            order = args.startup if seed % 2 == 0 else list(reversed(args.startup))
-            runs = {s: run_once(args.checkout, dataset, seed, args.trials, s) for s in order}
-            rows = compare(dataset, seed, {s: runs[s] for s in args.startup})
+            order = args.variants if seed % 2 == 0 else list(reversed(args.variants))
+            runs = {v: run_once(args.checkout, dataset, seed, args, v) for v in order}
+            rows = compare(dataset, seed, {v: runs[v] for v in args.variants})
             results.setdefault(dataset, []).append(rows)
-    summary(results, args.startup)
+    summary(results, args.variants)
     print(f"load average at end {os.getloadavg()[0]:.2f}")
 
 
