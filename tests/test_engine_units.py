@@ -260,6 +260,33 @@ def test_a_running_trial_that_keeps_beating_is_left_to_its_worker(tmp_path: Path
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
+def test_a_trial_of_a_live_process_of_this_host_is_not_waited_for(tmp_path: Path) -> None:
+    """A pool's worker that starts after another began a trial joins at once: the trial's
+    process is alive here, so it is no stopped process's (no heartbeat wait)."""
+    import socket
+    import subprocess
+    import sys
+
+    study, storage = _heartbeat_study(tmp_path)
+    trial = study.ask()
+    storage.record_heartbeat(_trial_id(storage, trial))
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": other.pid})
+        reporter = _Messages()
+        start = time.monotonic()
+        settle_running(study, storage, None, reporter)
+        assert time.monotonic() - start < 1.0
+        assert reporter.lines == [], "nothing to check: its worker is alive"
+        assert study.trials[trial.number].state == optuna.trial.TrialState.RUNNING
+    finally:
+        other.kill()
+        other.wait()
+    settle_running(study, storage, None, reporter)  # now dead: recovered at once
+    assert study.trials[trial.number].state == optuna.trial.TrialState.FAIL
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
 def test_a_running_trial_of_a_stopped_worker_is_failed_and_requeued(tmp_path: Path) -> None:
     study, storage = _heartbeat_study(tmp_path)
     trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})

@@ -424,16 +424,29 @@ def _worker_gone(
     return storage.get_trial(repeated_id).user_attrs.get(WORKER) != worker
 
 
+def _alive_here(worker: Any) -> bool:
+    """Whether ``worker`` (a trial's ``worker`` attribute) runs on this host in another
+    process that exists now."""
+    pid = _other_local_pid(worker)
+    return pid is not None and process_alive(pid)
+
+
 def process_gone(worker: Any) -> bool:
     """Whether ``worker`` (a trial's ``worker`` attribute) ran on this host in a process
     that no longer exists. Other hosts' workers, or none recorded: not known, False."""
+    pid = _other_local_pid(worker)
+    return pid is not None and not process_alive(pid)
+
+
+def _other_local_pid(worker: Any) -> int | None:
+    """The pid of ``worker`` if it is a process of this host other than this one."""
     if not isinstance(worker, dict) or worker.get("host") != socket.gethostname():
-        return False
+        return None
     try:
         pid = int(worker.get("pid") or 0)
     except (TypeError, ValueError):
-        return False
-    return 0 < pid != os.getpid() and not process_alive(pid)
+        return None
+    return pid if 0 < pid != os.getpid() else None
 
 
 def _report_recovered(
@@ -487,7 +500,10 @@ def settle_running(
     finishes, or goes stale (it is then failed and re-queued): at most the grace period.
     """
     _recover_stale(study, storage, tracker, reporter, lease)
-    pending = _running_numbers(study)
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    # A trial of a process alive on this host (another worker of a pool, started first)
+    # is no stopped process's: waiting for its heartbeat would only idle this worker.
+    pending = {t.number for t in running if not _alive_here(t.user_attrs.get(WORKER))}
     if not pending or not isinstance(storage, RDBStorage):
         return  # without heartbeats, trials of workers known dead were just recovered
     first = heartbeats(storage, study.study_name, sorted(pending))
@@ -511,9 +527,10 @@ def _quick_collections() -> Iterator[None]:
 
     With TensorFlow loaded the heap holds ~0.5 M objects a collection walks (~0.2 s each);
     frozen while trials run, a collection takes milliseconds. Unfrozen afterwards, so
-    nothing of the caller's stays exempt.
+    nothing of the caller's stays exempt. No collection before freezing: it would cost
+    that 0.2-0.4 s at every search's start, and garbage frozen with the heap is only kept
+    until the search ends.
     """
-    gc.collect()
     gc.freeze()
     try:
         yield
