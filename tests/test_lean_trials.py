@@ -35,8 +35,9 @@ CONFIG = {
 }
 
 
-def _run(root: Path) -> list[tuple[str, int, str | None]]:
-    """(state, epochs reported to the pruner, MLflow run id) of each trial."""
+def _run(root: Path) -> list[tuple[str, int, str | None, dict[int, float]]]:
+    """(state, epochs reported to the pruner, MLflow run id, reported values) of each
+    trial."""
     import hpolab
     from hpolab.layout import Layout
     from hpolab.search.catalog import open_stored
@@ -44,7 +45,12 @@ def _run(root: Path) -> list[tuple[str, int, str | None]]:
     hpolab.run_study(CONFIG, root=root, quiet=True)
     study = open_stored(Layout.from_root(root), "lean").studies["mlp"]
     return [
-        (t.state.name, len(t.intermediate_values), t.user_attrs.get("mlflow_run_id"))
+        (
+            t.state.name,
+            len(t.intermediate_values),
+            t.user_attrs.get("mlflow_run_id"),
+            t.intermediate_values,
+        )
         for t in study.get_trials()
     ]
 
@@ -59,9 +65,46 @@ def test_same_seed_prunes_the_same_epochs_and_every_epoch_is_in_mlflow(tmp_path:
     states = {t[0] for t in first}
     assert states == {"COMPLETE", "PRUNED"}, f"the config must prune some trials: {states}"
     client = MlflowClient(f"sqlite:///{tmp_path / 'a' / 'mlruns' / 'mlflow.db'}")
-    for state, epochs, run_id in first:
+    for state, epochs, run_id, reported in first:
         run = client.get_run(run_id)
         assert run.info.status == "FINISHED", (state, run.info.status)
         for metric in ("val_accuracy", "val_loss", "loss", "val_auc"):
             steps = [m.step for m in client.get_metric_history(run_id, metric)]
             assert steps == list(range(1, epochs + 1)), (metric, state, steps)
+        # Reports are written off the training thread: the storage has each epoch's value.
+        logged = {m.step: m.value for m in client.get_metric_history(run_id, "val_accuracy")}
+        assert reported == pytest.approx(logged), state
+
+
+def test_writes_run_in_order_off_the_calling_thread_and_raise_at_wait() -> None:
+    import threading
+    import time
+
+    from hpolab.search.writes import Writes
+
+    writes, done, threads = Writes(), [], set()
+
+    def write(n: int) -> None:
+        time.sleep(0.01 if n % 2 else 0.0)  # a slow write does not let a later one pass
+        threads.add(threading.current_thread().name)
+        done.append(n)
+
+    for n in range(6):
+        writes.submit(write, n)
+    writes.wait()
+    assert done == list(range(6))
+    assert threads and threading.current_thread().name not in threads
+
+    def broken() -> None:
+        raise RuntimeError("database is locked")
+
+    writes.submit(broken)
+    writes.submit(write, 6)  # later writes still run
+    with pytest.raises(RuntimeError, match="database is locked"):
+        writes.wait()
+    assert done[-1] == 6
+    writes.submit(broken)
+    writes.wait(raise_errors=False)  # a caller already failing keeps its own error
+    writes.wait()  # nothing pending: nothing raised again
+    writes.close()
+    writes.close()

@@ -21,6 +21,7 @@ from hpolab.search.space import SearchSpace, params_key
 from hpolab.search.storage import write_user_attrs
 from hpolab.search.trial_resume import first_attempt, remove_resume_point, resume_folder
 from hpolab.search.workers import WORKER
+from hpolab.search.writes import Writes
 from hpolab.tracking import StudyTracker
 from hpolab.training.cross_validation import fold_datasets
 from hpolab.training.evaluation import rounded
@@ -47,18 +48,19 @@ class PruningHook:
     Returning ``True`` stops Keras cleanly; the objective then raises ``TrialPruned``.
     """
 
-    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+    def __init__(self, trial: optuna.Trial, metric: str, writes: Writes | None = None) -> None:
         self.trial = trial
         self.metric = metric
         self.pruned_at: int | None = None
         self.last_value: float | None = None
+        self.writes = writes
 
     def replay(self, history: dict[str, list[float]]) -> None:
         """Report the epochs a stopped attempt trained before its resume point, so the
         pruner sees the whole curve."""
         for epoch, value in enumerate(history.get(self.metric, []), start=1):
             if value == value:  # NaN: nothing was reported
-                self.trial.report(value, step=epoch)
+                self._report(value, epoch)
                 self.last_value = value
 
     def __call__(self, epoch: int, logs: dict[str, float]) -> bool:
@@ -66,11 +68,25 @@ class PruningHook:
         if value is None or value != value:  # missing or NaN: nothing to report
             return False
         self.last_value = value
-        self.trial.report(value, step=epoch)
+        self._report(value, epoch)
         if self.trial.should_prune():
             self.pruned_at = epoch
             return True
         return False
+
+    def _report(self, value: float, step: int) -> None:
+        """``Trial.report``, its storage write queued on ``writes`` (one per epoch, in
+        order). The pruner decides on the trial Optuna keeps in memory, which holds the
+        value at once (``should_prune`` reads it there, not from the storage)."""
+        frozen = getattr(self.trial, "_cached_frozen_trial", None)
+        if self.writes is None or frozen is None:  # no queue, or an Optuna without it
+            self.trial.report(value, step)
+            return
+        if step in frozen.intermediate_values:
+            return  # as Trial.report: a step is reported once
+        frozen.intermediate_values[step] = float(value)
+        storage, trial_id = self.trial.storage, self.trial._trial_id
+        self.writes.submit(storage.set_trial_intermediate_value, trial_id, step, float(value))
 
 
 @dataclass
@@ -106,9 +122,12 @@ class Objective:
     worker: dict[str, Any] | None = None
     # Where to say that a trial resumes from a checkpoint.
     notify: Callable[[str], None] | None = None
+    # Per-epoch reports and MLflow writes, off the training thread (see writes.py).
+    writes: Writes = field(default_factory=Writes)
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.current_trial = trial.number
+        self.current_run_id = None
         self.trials_run += 1
         if self.worker is not None:
             trial.set_user_attr(WORKER, self.worker)
@@ -121,15 +140,16 @@ class Objective:
         hp = training_params(params, self.cfg.training)
         resume = self._resume(trial, params, hp)
         run = self._start_run(trial, params, hp, data, resume)
-        pruning = PruningHook(trial, self.cfg.study.metric)
+        pruning = PruningHook(trial, self.cfg.study.metric, self.writes)
         stops = stops_delivered()
         start = time.perf_counter()
-        interrupted = False
+        interrupted, ended = False, False
         try:
             if self.cfg.data.cv is not None:
                 result = self._cross_validate(trial, params, hp, data, pruning, run)
             else:
                 result = self._train(trial, params, hp, data, pruning, run, resume)
+            ended = True
         except (TrialFailed, ConfigError) as exc:
             # ConfigError: a builder of the user's failed for these params only.
             trial.set_user_attr("error", str(exc))
@@ -158,6 +178,8 @@ class Objective:
             clear_keras()
             if not interrupted and resume is not None:
                 remove_resume_point(resume.folder)  # the retry of a stop needs it; no one else
+            if not ended:  # its writes land before Optuna ends the trial; its error goes on
+                self.writes.wait(raise_errors=False)
         return self._record(trial, result, pruning, run)
 
     def _suggest(self, trial: optuna.Trial) -> dict[str, Any]:
@@ -180,13 +202,16 @@ class Objective:
         }
         if pruning.pruned_at is None:
             attrs["val_metrics"] = rounded(result.best_metrics)
+        if run is not None:  # queued: it is written while the outcome is stored here
+            if pruning.pruned_at is not None:
+                at = {"pruned_at_epoch": pruning.pruned_at}
+                run.end("pruned", pruning.last_value, attrs=at)
+            else:
+                run.end("complete", result.best_value)
         write_user_attrs(trial, attrs)  # one storage write, not one per attribute
+        self.writes.wait()  # reports and run complete before Optuna records the end
         if pruning.pruned_at is not None:
-            if run is not None:
-                run.end("pruned", pruning.last_value, attrs={"pruned_at_epoch": pruning.pruned_at})
             raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_at}")
-        if run is not None:
-            run.end("complete", result.best_value)
         return result.best_value
 
     def _resume(
@@ -225,19 +250,27 @@ class Objective:
             # RUNNING run still tagged with the stopped attempt's number, found by this id.
             trial.set_user_attr("mlflow_run_id", point.run_id)
             run = self.tracker.resume_trial(point.run_id, trial.number, point.epoch, self.worker)
-        if run is None:
-            settings = {k: v for k, v in hp.items() if v is not None}
-            run = self.tracker.start_trial(
-                self.parent_run_id,
-                self.model_type,
-                trial.number,
-                {**settings, **params},
-                self.worker,
-                dataset_record(data),
-            )
+        if run is not None:
+            self.current_run_id = run.run_id
+            return run
+        settings = {k: v for k, v in hp.items() if v is not None}
+        run = self.tracker.start_trial(
+            self.parent_run_id,
+            self.model_type,
+            trial.number,
+            {**settings, **params},
+            self.worker,
+            dataset_record(data),
+            writes=self.writes,
+        )
+        self.writes.submit(self._note_run, trial, run)  # once the queue has created it
+        return run
+
+    def _note_run(self, trial: optuna.Trial, run: Any) -> None:
+        """Record the id of the trial's run, on the trial (other workers, recovery and
+        ``hpolab trials`` read it) and here (a stop marks it failed)."""
         self.current_run_id = run.run_id
         trial.set_user_attr("mlflow_run_id", run.run_id)
-        return run
 
     def _train(
         self,
@@ -273,7 +306,7 @@ class Objective:
         else:
             point = None
         saver = ResumeCheckpoint(
-            resume.folder, resume.key, resume.every, point, run.run_id if run else None
+            resume.folder, resume.key, resume.every, point, (lambda: run.run_id) if run else None
         )
         try:
             if point is None:

@@ -398,7 +398,10 @@ class _StudyContext:
         objective.trial_dir = partial(layout.trial_dir, name, mt)
         objective.worker = self.elections.worker.as_dict()
         objective.notify = self.reporter.message
-        search_trials(cfg, study, self.storage, objective, space, self.tracker, self.reporter)
+        try:
+            search_trials(cfg, study, self.storage, objective, space, self.tracker, self.reporter)
+        finally:
+            objective.writes.close()
         training = sum(objective.fit_seconds) - objective.hook_seconds
         seconds = time.perf_counter() - t0
         added = objective.trials_run

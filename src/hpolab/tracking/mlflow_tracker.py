@@ -14,6 +14,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Mapping
+from concurrent.futures import Future
 from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import Any
@@ -63,12 +64,29 @@ _MAX_PARAM = 6000
 class TrialRun:
     """The child run of one trial: per-epoch metrics, then a final state."""
 
-    def __init__(self, client: MlflowClient, run_id: str) -> None:
+    def __init__(self, client: MlflowClient, run_id: str | Future[str], writes: Any = None) -> None:
+        """``run_id``: the run's id, or the future of it while ``writes`` creates it.
+        ``writes``: where the writes go, in order, off this thread (``submit`` as
+        :class:`hpolab.search.writes.Writes`); None: written here, now."""
         self.client = client
-        self.run_id = run_id
+        self._run_id = run_id
+        self._writes = writes
         self._buffer: list[Metric] = []
         self._written = time.monotonic()
         self._ended = False
+
+    @property
+    def run_id(self) -> str:
+        """The run's id (waits for the run to be created if that is still queued)."""
+        if isinstance(self._run_id, Future):
+            return self._run_id.result()
+        return self._run_id
+
+    def _write(self, function: Any, *args: Any) -> None:
+        if self._writes is None:
+            function(*args)
+        else:
+            self._writes.submit(function, *args)
 
     def log_epoch(self, epoch: int, logs: Mapping[str, float]) -> None:
         """Log every metric of one epoch (step = epoch).
@@ -94,6 +112,10 @@ class TrialRun:
         """Write the epochs logged since the last write."""
         metrics, self._buffer = self._buffer, []
         self._written = time.monotonic()
+        if metrics:
+            self._write(self._log_metrics, metrics)
+
+    def _log_metrics(self, metrics: list[Metric]) -> None:
         # MLflow takes at most 1000 metrics per batch.
         for start in range(0, len(metrics), 1000):
             self.client.log_batch(self.run_id, metrics=metrics[start : start + 1000])
@@ -117,19 +139,19 @@ class TrialRun:
         metrics, self._buffer = self._buffer, []
         if _finite(value):
             metrics.append(Metric("objective_value", float(value), now, 0))
-        while len(metrics) > 1000:  # MLflow takes at most 1000 metrics per batch
-            self.client.log_batch(self.run_id, metrics=metrics[:1000])
-            metrics = metrics[1000:]
         params = [Param(k, _param_text(v)) for k, v in (attrs or {}).items()]
         tags = {STATE_TAG: state}
         if error:
             tags["hpolab.error"] = error[:5000]
-        self.client.log_batch(
-            self.run_id,
-            metrics=metrics,
-            params=params,
-            tags=[RunTag(k, v) for k, v in tags.items()],
-        )
+        self._write(self._end, metrics, params, [RunTag(k, v) for k, v in tags.items()], state)
+
+    def _end(
+        self, metrics: list[Metric], params: list[Param], tags: list[RunTag], state: str
+    ) -> None:
+        while len(metrics) > 1000:  # MLflow takes at most 1000 metrics per batch
+            self.client.log_batch(self.run_id, metrics=metrics[:1000])
+            metrics = metrics[1000:]
+        self.client.log_batch(self.run_id, metrics=metrics, params=params, tags=tags)
         self.client.set_terminated(self.run_id, status=_STATUS[state])
 
 
@@ -286,10 +308,26 @@ class StudyTracker:
         params: Mapping[str, Any],
         worker: Mapping[str, Any] | None = None,
         dataset: Mapping[str, Any] | None = None,
+        writes: Any = None,
     ) -> TrialRun:
         """Create the child run of a trial, with its parameters (the whole effective
         configuration), the worker running it and its ``dataset`` (name, digest, source,
-        schema, profile: see :func:`_dataset_input`)."""
+        schema, profile: see :func:`_dataset_input`). With ``writes`` (see
+        :class:`TrialRun`), the run is created and written to off this thread."""
+        args = (parent_id, model_type, trial_number, params, worker, dataset)
+        if writes is not None:
+            return TrialRun(self.client, writes.submit(self._create_trial, *args), writes)
+        return TrialRun(self.client, self._create_trial(*args))
+
+    def _create_trial(
+        self,
+        parent_id: str,
+        model_type: str,
+        trial_number: int,
+        params: Mapping[str, Any],
+        worker: Mapping[str, Any] | None,
+        dataset: Mapping[str, Any] | None,
+    ) -> str:
         tags = {
             PARENT_TAG: parent_id,
             ROLE_TAG: "trial",
@@ -308,7 +346,7 @@ class StudyTracker:
             self.client.log_batch(run.info.run_id, params=params_batch)
         if dataset is not None:
             self.client.log_inputs(run.info.run_id, datasets=[_dataset_input(dataset)])
-        return TrialRun(self.client, run.info.run_id)
+        return str(run.info.run_id)
 
     def start_run(self, run_name: str, params: Mapping[str, Any], role: str) -> TrialRun:
         """A stand-alone run (no parent) with its parameters, e.g. a manual training."""

@@ -26,7 +26,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,8 +95,10 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         key: str,
         every: int | None = None,
         start: ResumePoint | None = None,
-        run_id: str | None = None,
+        run_id: str | Callable[[], str | None] | None = None,
     ) -> None:
+        """``run_id``: the MLflow run the trial logs into, or how to get it when a save
+        records it (the run may still be being created)."""
         super().__init__()
         self.folder = folder
         self.key = key
@@ -142,7 +144,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
             "epoch": epoch,
             "model": name,
             "seconds": round(self.seconds_before + trained, 3),
-            "run_id": self.run_id,
+            "run_id": self.run_id() if callable(self.run_id) else self.run_id,
             "history": {k: _finite_or_none(v) for k, v in self.history.items()},
         }
         atomic_write_json(self.folder / STATE_FILE, state)
