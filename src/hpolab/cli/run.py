@@ -72,7 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="study.stop_early.patience: end a model type's search after PATIENCE finished "
         "trials without a new best",
     )
-    group.add_argument("--sampler", metavar="NAME", help="grid, random, tpe (default), gp or cmaes")
+    group.add_argument(
+        "--sampler",
+        metavar="NAME",
+        help="grid, random, tpe (default), gp or cmaes; tpe, gp and cmaes try the middle of "
+        "every numeric range first (study.first_trial)",
+    )
     group.add_argument("--pruner", metavar="NAME", help="none, median (default) or hyperband")
     group.add_argument("--seed", type=int, help="study.seed")
     group.add_argument(
