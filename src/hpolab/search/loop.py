@@ -309,9 +309,11 @@ def _has_heartbeats(storage: BaseStorage) -> bool:
 
 
 def _poll_interval(storage: BaseStorage) -> float:
+    """How often a worker past the budget looks at the others' last trials: often enough
+    that the study's end (retrain, results) follows theirs closely, a few reads each."""
     if _has_heartbeats(storage):
-        return min(2.0, max(0.2, (storage.get_heartbeat_interval() or 1) / 2))
-    return 1.0
+        return min(0.5, max(0.2, (storage.get_heartbeat_interval() or 1) / 2))
+    return 0.5
 
 
 def _recover_stale(
