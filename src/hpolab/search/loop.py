@@ -581,6 +581,9 @@ def requeue_interrupted(
     """
     if objective.current_trial is None:
         return
+    writes = getattr(objective, "writes", None)
+    if writes is not None:  # the trial's run may still be being created: its id comes then
+        writes.wait(raise_errors=False)
     trial = study.trials[objective.current_trial]
     if trial.state == TrialState.RUNNING:
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
