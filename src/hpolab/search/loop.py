@@ -120,11 +120,12 @@ def search_trials(
     space: SearchSpace,
     tracker: StudyTracker | None,
     reporter: Reporter,
-) -> None:
+) -> float:
     """Run ``objective`` until the study has its budget of trials (shared with other workers).
 
     Trials left running by a stopped process are settled first; stale ones are recovered
     before each round; Ctrl-C re-queues the interrupted configuration and re-raises.
+    Returns the seconds this process waited, past the budget, for other workers' trials.
     """
     mt = objective.model_type
     grid = isinstance(study.sampler, optuna.samplers.GridSampler)
@@ -140,6 +141,7 @@ def search_trials(
     on_trial = _TrialEnded(cfg, mt, target, storage, tracker, reporter, shown)
     said = on_trial.said
     reporter.trial_done(mt, min(counted_trials(study), target), best_or_none(study))
+    waited = 0.0
     while True:
         _recover_stale(study, storage, tracker, reporter, lease)
         remaining = target - counted_trials(study)
@@ -153,13 +155,18 @@ def search_trials(
             if reason not in said:
                 reporter.message(f"{mt}: stopped early: {reason}")
             # Queued configurations stay queued: the rule says more trials would not pay.
+            began = time.monotonic()
             _wait_for_others(study, storage, tracker, reporter, time_left, lease, False)
+            waited += time.monotonic() - began
             _report_ended(study, None, shown, reporter, mt)
             break
         if done or (remaining <= 0 and not waiting):
             # The study is done only when no other worker still runs a trial: one of a
             # worker that died is recovered (re-queued) once stale, and run here.
-            if not _wait_for_others(study, storage, tracker, reporter, time_left, lease):
+            began = time.monotonic()
+            requeued = _wait_for_others(study, storage, tracker, reporter, time_left, lease)
+            waited += time.monotonic() - began
+            if not requeued:
                 _report_ended(study, None, shown, reporter, mt)  # ended while waiting
                 break
             continue
@@ -182,6 +189,7 @@ def search_trials(
         if len(study.trials) == before:
             break
     _remove_finished_checkpoints(study, objective)
+    return waited
 
 
 _ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)

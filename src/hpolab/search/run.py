@@ -399,10 +399,14 @@ class _StudyContext:
         objective.worker = self.elections.worker.as_dict()
         objective.notify = self.reporter.message
         try:
-            search_trials(cfg, study, self.storage, objective, space, self.tracker, self.reporter)
+            waited = search_trials(
+                cfg, study, self.storage, objective, space, self.tracker, self.reporter
+            )
         finally:
             objective.writes.close()
         training = sum(objective.fit_seconds) - objective.hook_seconds
+        # Waiting for other workers' last trials is neither training nor bookkeeping.
+        t0 += waited
         seconds = time.perf_counter() - t0
         added = objective.trials_run
         outcome.timing.add(added, len(study.trials) - before, seconds, training)
