@@ -18,9 +18,8 @@ hpolab's ``mlp`` builder cannot give its two layers independent unit counts in o
 search space (``hidden_layers`` is a categorical list, ``units`` x ``n_layers`` repeats
 one count), so both sides search ``units`` in 32..256 shared by the two layers.
 Known differences left as each side's default: hpolab's TPE is multivariate with
-constant liar, starts modelling after 5 random trials (the plain one after 10) of which
-the first is the middle of the space (``study.first_trial``), and its median pruner
-starts after 4 trials (the plain one after 5).
+constant liar and starts modelling after 5 random trials (the plain one after 10), and its
+median pruner starts after 4 trials (the plain one after 5).
 
 Both sides' trials are read the same way, from their Optuna SQLite storages
 (``get_trials()``: start, end, state, value). Per run and as medians over seeds it prints:

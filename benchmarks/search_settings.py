@@ -6,7 +6,7 @@ on several datasets.
         [--trials 20] [--workers 1] [--checkout DIR]
 
 A variant is a list of ``study`` settings, ``key=value[,key=value]`` (values read as
-YAML), e.g. ``startup_trials=10`` or ``first_trial=center,startup_trials=auto``.
+YAML), e.g. ``startup_trials=10`` or ``first_trial=center,startup_trials=6``.
 For each dataset and seed, runs the race's study (``benchmarks/race.py``: an MLP of two
 dense layers, 32..256 units, dropout 0..0.5, learning rate 1e-4..1e-2 log, batch 64, up
 to 30 epochs, patience 5, median pruning) once per variant, interleaved,

@@ -222,10 +222,10 @@ def test_the_first_trial_tries_the_middle_of_the_space() -> None:
     def center_first(**study: object) -> bool:
         return load_config({"study": study}).study.center_first
 
-    assert center_first() and center_first(sampler="gp") and center_first(sampler="cmaes")
-    assert not center_first(sampler="random") and not StudySection(sampler="grid").center_first
+    assert not center_first(), "measured: it finds the best sooner on some data, not all"
+    assert center_first(first_trial="center") and center_first(sampler="gp", first_trial="center")
     assert center_first(sampler="random", first_trial="center")
-    assert not center_first(first_trial="random")
+    assert not StudySection(sampler="grid").center_first
     with pytest.raises(ValueError, match="first_trial: a grid search visits its own points"):
         StudySection(sampler="grid", first_trial="center")
     with pytest.raises(ConfigError, match="study.first_trial"):

@@ -237,11 +237,10 @@ class StudySection(_Strict):
         description="random trials before tpe or gp model the space: auto (a quarter of "
         "n_trials, 3 to 10) or a number",
     )
-    first_trial: Literal["auto", "center", "random"] = Field(
-        default="auto",
-        description="the study's first trial: center (the middle of every numeric range, "
-        "log ranges in log space), random, or auto (center except for the random and grid "
-        "samplers)",
+    first_trial: Literal["random", "center"] = Field(
+        default="random",
+        description="the study's first trial: random (the sampler's own), or center: the "
+        "middle of every numeric range (log ranges in log space)",
     )
     seed: int | None = 42
     storage: str | None = None
@@ -339,8 +338,6 @@ class StudySection(_Strict):
     @property
     def center_first(self) -> bool:
         """Whether trial 0 tries the middle of the space (see ``first_trial``)."""
-        if self.first_trial == "auto":
-            return self.sampler in ("tpe", "gp", "cmaes")
         return self.first_trial == "center"
 
     @model_validator(mode="after")

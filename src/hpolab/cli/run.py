@@ -75,8 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--sampler",
         metavar="NAME",
-        help="grid, random, tpe (default), gp or cmaes; tpe, gp and cmaes try the middle of "
-        "every numeric range first (study.first_trial)",
+        help="grid, random, tpe (default), gp or cmaes (study.first_trial: center makes the "
+        "first trial try the middle of every numeric range)",
     )
     group.add_argument("--pruner", metavar="NAME", help="none, median (default) or hyperband")
     group.add_argument("--seed", type=int, help="study.seed")
