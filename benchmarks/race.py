@@ -222,12 +222,13 @@ def summary(pairs: list[tuple[int, Run, Run]]) -> None:
         f"  hpolab outside training: {100 * median(hp, 'outside_share'):.1f}% of search "
         f"({median(hp, 'outside_per_trial'):.2f}s/trial)"
     )
-    print("== ratios hpolab/plain (per seed; median)")
+    print("== ratios hpolab/plain (per seed; median of them; ratio of the medians)")
     for key in ("to_target", "to_best", "search", "wall"):
         ratios = [h[key] / p[key] for _, h, p in pairs if p[key] > 0]
         per = ", ".join(f"s{s} {h[key] / p[key]:.2f}" for s, h, p in pairs if p[key] > 0)
         mid = statistics.median(r for r in ratios if r == r) if ratios else float("nan")
-        print(f"  {key:<10} {per}; median {mid:.2f}")
+        of_medians = median(hp, key) / median(pl, key) if median(pl, key) > 0 else float("nan")
+        print(f"  {key:<10} {per}; median {mid:.2f}; ratio of medians {of_medians:.2f}")
 
 
 def race(args: argparse.Namespace, work: Path) -> None:
