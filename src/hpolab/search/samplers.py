@@ -38,7 +38,51 @@ class OrderedGridSampler(optuna.samplers.GridSampler):
         self._all_grids = list(itertools.product(*self._search_space.values()))
 
 
-class TrialSeededSampler(optuna.samplers.BaseSampler):
+class _Wrapping(optuna.samplers.BaseSampler):
+    """A sampler that hands every call to the sampler ``inner`` names (subclasses change
+    what they need)."""
+
+    inner: optuna.samplers.BaseSampler
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.inner.before_trial(study, trial)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self.inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        search_space: dict[str, BaseDistribution],
+    ) -> dict[str, Any]:
+        return self.inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self.inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        state: optuna.trial.TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self.inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+
+
+class TrialSeededSampler(_Wrapping):
     """A sampler seeded afresh for every trial from the study seed and the trial number.
 
     Workers sharing a study each hold a sampler; seeded alike, workers starting together
@@ -50,12 +94,12 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
     def __init__(self, factory: Callable[[int], optuna.samplers.BaseSampler], seed: int) -> None:
         self._factory = factory
         self._seed = seed
-        self._current = factory(seed)
+        self.inner = factory(seed)
 
     @property
     def current(self) -> optuna.samplers.BaseSampler:
         """The Optuna sampler of the current (or last) trial."""
-        return self._current
+        return self.inner
 
     def for_trial(self, number: int) -> int:
         """The seed of trial ``number``."""
@@ -63,42 +107,8 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
         return int(state[0])
 
     def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self._current = self._factory(self.for_trial(trial.number))
-        self._current.before_trial(study, trial)
-
-    def infer_relative_search_space(
-        self, study: optuna.Study, trial: optuna.trial.FrozenTrial
-    ) -> dict[str, BaseDistribution]:
-        return self._current.infer_relative_search_space(study, trial)
-
-    def sample_relative(
-        self,
-        study: optuna.Study,
-        trial: optuna.trial.FrozenTrial,
-        search_space: dict[str, BaseDistribution],
-    ) -> dict[str, Any]:
-        return self._current.sample_relative(study, trial, search_space)
-
-    def sample_independent(
-        self,
-        study: optuna.Study,
-        trial: optuna.trial.FrozenTrial,
-        param_name: str,
-        param_distribution: BaseDistribution,
-    ) -> Any:
-        return self._current.sample_independent(study, trial, param_name, param_distribution)
-
-    def after_trial(
-        self,
-        study: optuna.Study,
-        trial: optuna.trial.FrozenTrial,
-        state: optuna.trial.TrialState,
-        values: Sequence[float] | None,
-    ) -> None:
-        self._current.after_trial(study, trial, state, values)
-
-    def reseed_rng(self) -> None:
-        self._current.reseed_rng()
+        self.inner = self._factory(self.for_trial(trial.number))
+        self.inner.before_trial(study, trial)
 
 
 def center_of(distribution: BaseDistribution) -> Any:
@@ -119,15 +129,15 @@ def center_of(distribution: BaseDistribution) -> Any:
     return float(min(high, max(low, tidy(middle))))  # 1e-3, not 0.0010000000000000002
 
 
-class CenterFirstSampler(optuna.samplers.BaseSampler):
+class CenterFirstSampler(_Wrapping):
     """Trial 0 of a study tries the middle of every numeric range; any other trial, and
     trial 0's categorical parameters, are the wrapped sampler's.
 
     A search's first result then comes from the configuration least likely to be extreme
-    (CMA-ES starts its search there too) instead of a random corner; the random start-up
-    trials that follow explore around it. Trial numbers are unique in the storage, so
-    exactly one trial of a study, whichever worker runs it, is the center. A configuration
-    queued as trial 0 (``enqueue_trial``) keeps its values.
+    (CMA-ES starts its search there too) instead of a random draw; the sampler goes on as
+    usual after it. Trial numbers are unique in the storage, so exactly one trial of a
+    study, whichever worker runs it, is the center. A configuration queued as trial 0
+    (``enqueue_trial``) keeps its values.
     """
 
     def __init__(self, inner: optuna.samplers.BaseSampler) -> None:
@@ -160,21 +170,6 @@ class CenterFirstSampler(optuna.samplers.BaseSampler):
         if trial.number == 0 and not isinstance(param_distribution, CategoricalDistribution):
             return center_of(param_distribution)
         return self.inner.sample_independent(study, trial, param_name, param_distribution)
-
-    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self.inner.before_trial(study, trial)
-
-    def after_trial(
-        self,
-        study: optuna.Study,
-        trial: optuna.trial.FrozenTrial,
-        state: optuna.trial.TrialState,
-        values: Sequence[float] | None,
-    ) -> None:
-        self.inner.after_trial(study, trial, state, values)
-
-    def reseed_rng(self) -> None:
-        self.inner.reseed_rng()
 
 
 def make_sampler(
