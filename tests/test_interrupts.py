@@ -253,3 +253,32 @@ def test_a_stop_a_library_turns_into_its_own_error_still_stops(
     with stops_as_interrupts(), pytest.raises(RuntimeError):
         study.optimize(objective, n_trials=1)
     assert study.trials[1].user_attrs["error"] == "RuntimeError: loss became NaN"
+
+
+def test_a_swallowed_stop_is_still_counted() -> None:
+    """A stop that code on the way catches and drops still shows in stops_seen(), which a
+    search checks after each batch of trials (it then re-queues and stops)."""
+    import contextlib
+    import os
+    import signal
+    import time
+
+    from hpolab.interrupts import shield, stops_as_interrupts, stops_seen
+
+    with stops_as_interrupts():
+        before = stops_seen()
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass  # a library swallowing it
+        assert stops_seen() == before + 1
+
+        def held() -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)
+            assert stops_seen() == before + 2, "a held stop counts while it waits"
+
+        with contextlib.suppress(KeyboardInterrupt):
+            shield(held)()
+        assert stops_seen() == before + 2

@@ -43,7 +43,8 @@ def _on_stop(signum: int, frame: object) -> None:
 
 
 def stops_delivered() -> int:
-    """How many stops the signal handler has raised in this process.
+    """How many stops have been raised in this process (by the signal handler, or held
+    and raised at the end of a shielded call).
 
     A stop raised while a library's native code calls back into Python (TensorFlow
     tracing a function, say) can come out of that library as its own error, not as
@@ -51,6 +52,12 @@ def stops_delivered() -> int:
     from a real failure.
     """
     return _State.delivered
+
+
+def stops_seen() -> int:
+    """Stops raised so far, plus one held for the end of a shielded call: a search that
+    sees this count change and still returns normally had its stop swallowed."""
+    return _State.delivered + int(_State.pending)
 
 
 @contextmanager
@@ -110,6 +117,7 @@ def shield(function: F) -> F:
             _State.depth -= 1
             if not _State.depth and _State.pending:
                 _State.pending = False
+                _State.delivered += 1
                 raise KeyboardInterrupt  # the held stop, now that the call is complete
 
     return shielded  # type: ignore[return-value]
@@ -127,6 +135,7 @@ def unshielded(function: F) -> F:
         try:
             if _State.pending:
                 _State.pending = False
+                _State.delivered += 1
                 raise KeyboardInterrupt
             return function(*args, **kwargs)
         finally:

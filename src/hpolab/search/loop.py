@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 
 from hpolab.config import StudyConfig
 from hpolab.errors import TrialFailed
-from hpolab.interrupts import shield, unshielded
+from hpolab.interrupts import shield, stops_seen, unshielded
 from hpolab.layout import process_alive
 from hpolab.progress import Reporter
 from hpolab.search.budget import (
@@ -142,6 +142,7 @@ def search_trials(
     said = on_trial.said
     reporter.trial_done(mt, min(counted_trials(study), target), best_or_none(study))
     waited = 0.0
+    stops = stops_seen()
     while True:
         _recover_stale(study, storage, tracker, reporter, lease)
         remaining = target - counted_trials(study)
@@ -186,6 +187,9 @@ def search_trials(
         except KeyboardInterrupt:
             requeue_interrupted(study, storage, objective, tracker)
             raise
+        if stops_seen() != stops:  # a stop that code on the way swallowed still stops
+            requeue_interrupted(study, storage, objective, tracker)
+            raise KeyboardInterrupt
         if len(study.trials) == before:
             break
     _remove_finished_checkpoints(study, objective)
