@@ -156,17 +156,14 @@ def search_trials(
             if reason not in said:
                 reporter.message(f"{mt}: stopped early: {reason}")
             # Queued configurations stay queued: the rule says more trials would not pay.
-            began = time.monotonic()
-            _wait_for_others(study, storage, tracker, reporter, time_left, lease, False)
-            waited += time.monotonic() - began
+            waited += _wait_timed(study, storage, tracker, reporter, time_left, lease, False)[1]
             _report_ended(study, None, shown, reporter, mt)
             break
         if done or (remaining <= 0 and not waiting):
             # The study is done only when no other worker still runs a trial: one of a
             # worker that died is recovered (re-queued) once stale, and run here.
-            began = time.monotonic()
-            requeued = _wait_for_others(study, storage, tracker, reporter, time_left, lease)
-            waited += time.monotonic() - began
+            requeued, seconds = _wait_timed(study, storage, tracker, reporter, time_left, lease)
+            waited += seconds
             if not requeued:
                 _report_ended(study, None, shown, reporter, mt)  # ended while waiting
                 break
@@ -269,6 +266,13 @@ def _remove_finished_checkpoints(study: optuna.Study, objective: Objective) -> N
     killed between a trial's end and its clean-up leaves one)."""
     if objective.trial_dir is not None:
         remove_finished(study, objective.trial_dir)
+
+
+def _wait_timed(*args: Any) -> tuple[bool, float]:
+    """:func:`_wait_for_others` (same arguments) and the seconds it waited."""
+    began = time.monotonic()
+    requeued = _wait_for_others(*args)
+    return requeued, time.monotonic() - began
 
 
 def _wait_for_others(
