@@ -108,3 +108,53 @@ def test_writes_run_in_order_off_the_calling_thread_and_raise_at_wait() -> None:
     writes.wait()  # nothing pending: nothing raised again
     writes.close()
     writes.close()
+
+
+def _counted_model(seed: int) -> tuple[object, list[int]]:
+    """A small compiled classifier whose train step counts its traces."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(6,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    traces = [0]
+    step = model.train_step
+
+    def counted(data):  # runs once per trace, not per batch
+        traces[0] += 1
+        return step(data)
+
+    model.train_step = counted
+    return model, traces
+
+
+def test_a_new_model_is_traced_once_and_trains_as_keras_alone_would() -> None:
+    """The train step of a new model is traced once (Keras alone traces it twice, the
+    first time creating the optimizer's and metrics' variables), and the weights and
+    losses are those of Keras's own fit."""
+    import numpy as np
+
+    from hpolab.training.fit import fit_arrays
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(100, 6)).astype("float32"), rng.integers(0, 3, 100)
+    ours, traces = _counted_model(seed=3)
+    history, _ = fit_arrays(ours, X, y, epochs=3, batch_size=16)
+    plain, plain_traces = _counted_model(seed=3)
+    plain_history = plain.fit(X, y, epochs=3, batch_size=16, verbose=0, shuffle=True)
+    assert traces[0] == 1
+    assert plain_traces[0] == 2  # what build_state saves; if Keras changes, revisit it
+    assert history["loss"] == pytest.approx(plain_history.history["loss"], rel=1e-6)
+    for a, b in zip(ours.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
