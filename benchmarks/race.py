@@ -27,7 +27,8 @@ wall time; search time (first trial start -> last trial end); time to the common
 (the lower of the two runs' best values for that seed); time to its own best; best
 validation value; test accuracy (hpolab: its final model retrained on train+validation,
 from ``hpo_results_mlp.json``; plain: the best trial's model, trained on train only);
-hpolab's share of search time spent outside training (``last_run_timing``); the
+hpolab's share of search time spent outside training (``last_run_timing``; the
+once-per-study election and summary after the last trial are printed apart); the
 hpolab/plain ratios; the load average and CPU count at start and end.
 """
 
@@ -150,6 +151,7 @@ def run_hpolab(cfg: Path, root: Path, workers: int) -> Run:
         test=float((results.get("test_metrics") or {}).get("accuracy", float("nan"))),
         outside_share=outside / (inside + outside) if inside + outside else float("nan"),
         outside_per_trial=outside / max(1, int(timing["new_trials"])),
+        summary=float(timing.get("summary_seconds", float("nan"))),
     )
     return run
 
@@ -195,7 +197,7 @@ def show(label: str, seed: int, run: Run) -> None:
     if "outside_share" in run:
         line += (
             f"  outside training {100 * run['outside_share']:.1f}% "
-            f"({run['outside_per_trial']:.2f}s/trial)"
+            f"({run['outside_per_trial']:.2f}s/trial; summary {run['summary']:.2f}s)"
         )
     print(line, flush=True)
 
@@ -220,7 +222,8 @@ def summary(pairs: list[tuple[int, Run, Run]]) -> None:
         print(f"  {key_label:<16} {median(hp, key):{fmt}} | {median(pl, key):{fmt}}")
     print(
         f"  hpolab outside training: {100 * median(hp, 'outside_share'):.1f}% of search "
-        f"({median(hp, 'outside_per_trial'):.2f}s/trial)"
+        f"({median(hp, 'outside_per_trial'):.2f}s/trial); election and summary once per "
+        f"study: {median(hp, 'summary'):.2f}s"
     )
     print("== ratios hpolab/plain (per seed; median of them; ratio of the medians)")
     for key in ("to_target", "to_best", "search", "wall"):

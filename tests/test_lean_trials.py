@@ -8,6 +8,7 @@ curve, and the same seed prunes the same trials at the same epochs.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,14 @@ def _run(root: Path) -> list[tuple[str, int, str | None, dict[int, float]]]:
     from hpolab.search.catalog import open_stored
 
     hpolab.run_study(CONFIG, root=root, quiet=True)
+    timing = json.loads((root / "hpo_results" / "lean" / "hpo_results_mlp.json").read_text())[
+        "last_run_timing"
+    ]
+    assert 0 < timing["training_seconds"] < timing["search_seconds"]
+    assert timing["bookkeeping_seconds"] == pytest.approx(
+        timing["search_seconds"] - timing["training_seconds"], abs=2e-3
+    )
+    assert timing["summary_seconds"] > 0  # the summary's time is apart from the search's
     study = open_stored(Layout.from_root(root), "lean").studies["mlp"]
     return [
         (

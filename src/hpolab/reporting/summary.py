@@ -43,13 +43,17 @@ class ModelTypeSummary:
             states[row["state"]] = states.get(row["state"], 0) + 1
         return states
 
-    def set_timing(self, new_trials: int, search: float, training: float) -> None:
-        """This run's time split: the whole search vs training (the rest is bookkeeping)."""
+    def set_timing(
+        self, new_trials: int, search: float, training: float, summary: float = 0.0
+    ) -> None:
+        """This run's time split: the trials' search vs training (the rest of the search is
+        the trials' bookkeeping), and the once-per-study election and summary after it."""
         self.last_run_timing = {
             "new_trials": new_trials,
             "search_seconds": round(search, 3),
             "training_seconds": round(training, 3),
             "bookkeeping_seconds": round(search - training, 3),
+            "summary_seconds": round(summary, 3),
         }
 
     def set_final_model(

@@ -412,7 +412,7 @@ class _StudyContext:
         outcome.timing.add(added, len(study.trials) - before, seconds, training)
         outcome.studies[mt] = study
         if self.finish:
-            self.finish_model_type(mt, space, study, outcome, added, seconds, training, t0)
+            self.finish_model_type(mt, space, study, outcome, added, seconds, training)
 
     def finish_model_type(
         self,
@@ -423,10 +423,10 @@ class _StudyContext:
         added: int,
         seconds: float,
         training: float,
-        t0: float | None = None,
     ) -> None:
         """Summary, final model, results file and plots: by one worker only (elected)."""
         outcome.studies[mt] = study
+        started = time.perf_counter()
         key = f"finish:{mt}"
         done_elsewhere = self._finished_elsewhere(study)
         if done_elsewhere is not None:
@@ -434,8 +434,9 @@ class _StudyContext:
         else:
             won, who = self.elections.elect(key)
         summary = summarize(self.cfg, mt, study, space)
-        # The results file's search time includes the summary (trial rows, importance).
-        summary.set_timing(added, seconds if t0 is None else time.perf_counter() - t0, training)
+        # The election and the summary (trial rows, importance) happen once per study, not
+        # per trial: their time is given apart from the search's.
+        summary.set_timing(added, seconds, training, time.perf_counter() - started)
         results_path = self.layout.results_file(self.cfg.study.name, mt)
         if not won:
             self.reporter.message(f"{mt}: {who} retrains the final model and writes the results")
