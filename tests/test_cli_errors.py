@@ -108,6 +108,13 @@ CASES = {
         ],
         "training.loss: unknown loss 'leak_awre_loss'",
     ),
+    "pruner_warmup without a pruner": (
+        lambda t, d: [
+            "--config",
+            _bad_config(t, d, lambda c: c["study"].update(pruner="none", pruner_warmup=3)),
+        ],
+        "study: pruner_warmup: there is no pruner to warm up",
+    ),
     "n_trials 0": (
         lambda t, d: ["--config", _bad_config(t, d, lambda c: None), "--n-trials", "0"],
         "study.n_trials",

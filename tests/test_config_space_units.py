@@ -158,6 +158,24 @@ def test_pruners_by_name() -> None:
     assert isinstance(make_pruner("hyperband", 5), optuna.pruners.HyperbandPruner)
 
 
+def test_pruner_warmup_reaches_the_pruner_and_is_checked() -> None:
+    from hpolab.config import StudySection
+
+    assert make_pruner("median", 10)._n_warmup_steps == 2  # the default
+    assert make_pruner("median", 10, 0)._n_warmup_steps == 0
+    assert make_pruner("hyperband", 30)._min_resource == 1
+    assert make_pruner("hyperband", 30, 4)._min_resource == 4
+    assert StudySection().resolved_pruner_warmup(cross_validating=False) is None
+    assert StudySection().resolved_pruner_warmup(cross_validating=True) == 1  # folds
+    assert StudySection(pruner_warmup=0).resolved_pruner_warmup(cross_validating=True) == 0
+    with pytest.raises(ValueError, match="pruner_warmup: there is no pruner to warm up"):
+        StudySection(pruner="none", pruner_warmup=2)
+    with pytest.raises(ValueError, match="minimum resource is at least 1"):
+        StudySection(pruner="hyperband", pruner_warmup=0)
+    with pytest.raises(ValueError, match="pruner_warmup"):
+        StudySection(pruner_warmup=-1)
+
+
 def test_default_metric_follows_the_task_only_when_the_default_data_was_replaced() -> None:
     assert load_config(None).data.spectrogram is not None  # the default study's windows
     replaced = load_config(None, data="builtin:diabetes")

@@ -36,14 +36,14 @@ CONFIG = {
 }
 
 
-def _run(root: Path) -> list[tuple[str, int, str | None, dict[int, float]]]:
+def _run(root: Path, **study: object) -> list[tuple[str, int, str | None, dict[int, float]]]:
     """(state, epochs reported to the pruner, MLflow run id, reported values) of each
-    trial."""
+    trial; ``study``: settings over CONFIG's."""
     import hpolab
     from hpolab.layout import Layout
     from hpolab.search.catalog import open_stored
 
-    hpolab.run_study(CONFIG, root=root, quiet=True)
+    hpolab.run_study({**CONFIG, "study": {**CONFIG["study"], **study}}, root=root, quiet=True)
     timing = json.loads((root / "hpo_results" / "lean" / "hpo_results_mlp.json").read_text())[
         "last_run_timing"
     ]
@@ -83,6 +83,14 @@ def test_same_seed_prunes_the_same_epochs_and_every_epoch_is_in_mlflow(tmp_path:
         # Reports are written off the training thread: the storage has each epoch's value.
         logged = {m.step: m.value for m in client.get_metric_history(run_id, "val_accuracy")}
         assert reported == pytest.approx(logged), state
+
+
+@pytest.mark.slow
+def test_no_trial_is_pruned_within_the_pruner_warmup(tmp_path: Path) -> None:
+    eager = [t[1] for t in _run(tmp_path / "a", pruner_warmup=0) if t[0] == "PRUNED"]
+    patient = [t[1] for t in _run(tmp_path / "b", pruner_warmup=6) if t[0] == "PRUNED"]
+    assert min(eager, default=99) < 6, f"without warm-up some trial stops sooner: {eager}"
+    assert all(epochs >= 6 for epochs in patient), patient
 
 
 def test_writes_run_in_order_off_the_calling_thread_and_raise_at_wait() -> None:

@@ -242,6 +242,13 @@ class StudySection(_Strict):
         description="the study's first trial: random (the sampler's own), or center: the "
         "middle of every numeric range (log ranges in log space)",
     )
+    pruner_warmup: int | None = Field(
+        default=None,
+        ge=0,
+        description="epochs a trial trains before the pruner may stop it (folds when "
+        "cross-validating): median default 2 (1 fold); hyperband: its minimum resource, "
+        "default 1",
+    )
     seed: int | None = 42
     storage: str | None = None
     workers: int = Field(
@@ -347,7 +354,23 @@ class StudySection(_Strict):
                 "first_trial: a grid search visits its own points; remove first_trial: "
                 "center or choose another sampler"
             )
+        if self.pruner_warmup is not None and self.pruner == "none":
+            raise ValueError(
+                "pruner_warmup: there is no pruner to warm up (pruner: none); remove "
+                "pruner_warmup or choose pruner: median or hyperband"
+            )
+        if self.pruner_warmup == 0 and self.pruner == "hyperband":
+            raise ValueError(
+                "pruner_warmup: hyperband's minimum resource is at least 1 epoch; give 1 or more"
+            )
         return self
+
+    def resolved_pruner_warmup(self, cross_validating: bool) -> int | None:
+        """Steps (epochs, or folds) before the pruner may stop a trial; ``None``: the
+        pruner's default (see :func:`hpolab.search.samplers.make_pruner`)."""
+        if self.pruner_warmup is None and cross_validating:
+            return 1
+        return self.pruner_warmup
 
 
 class WindowSection(_Strict):

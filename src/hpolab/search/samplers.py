@@ -276,17 +276,24 @@ class MedianPruner(optuna.pruners.MedianPruner):
         return super().prune(TrialsRead(study, self._finished), trial)  # type: ignore[arg-type]
 
 
-def make_pruner(name: str, max_epochs: int, warmup_steps: int = 2) -> optuna.pruners.BasePruner:
+def make_pruner(
+    name: str, max_epochs: int, warmup_steps: int | None = None
+) -> optuna.pruners.BasePruner:
     """The Optuna pruner called ``name`` (none, median, hyperband).
 
     Steps are epochs, or folds when a study cross-validates (``max_epochs`` = folds).
+    ``warmup_steps``: steps before the median rule may prune (default 2); hyperband's
+    minimum resource (default 1).
     """
     if name == "none":
         return optuna.pruners.NopPruner()
     if name == "median":
-        return MedianPruner(n_startup_trials=4, n_warmup_steps=warmup_steps)
+        warmup = 2 if warmup_steps is None else warmup_steps
+        return MedianPruner(n_startup_trials=4, n_warmup_steps=warmup)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(
-            min_resource=1, max_resource=max(max_epochs, 3), reduction_factor=3
+            min_resource=max(1, warmup_steps or 1),
+            max_resource=max(max_epochs, (warmup_steps or 1) + 2, 3),
+            reduction_factor=3,
         )
     raise ConfigError(f"study.pruner: unknown pruner {name!r}; use none, median or hyperband")

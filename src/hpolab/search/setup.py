@@ -188,7 +188,7 @@ def open_study(
         pruner=make_pruner(
             cfg.study.pruner,
             cfg.data.cv.n_splits if cfg.data.cv else cfg.training.epochs,
-            warmup_steps=1 if cfg.data.cv else 2,
+            warmup_steps=cfg.study.resolved_pruner_warmup(cfg.data.cv is not None),
         ),
         direction=cfg.study.resolved_direction,
         load_if_exists=True,
