@@ -1,6 +1,6 @@
 """Where a trial's time outside training goes: the race's study under cProfile.
 
-    python benchmarks/trial_profile.py [--trials 20] [--seed 0] [--no-mlflow]
+    python benchmarks/trial_profile.py [--trials 20] [--seed 0] [--no-mlflow] [--save FILE]
 
 Runs the race's study (``benchmarks/race.py``: ``builtin:digits``, an MLP of two dense
 layers, TPE, median pruning, up to 30 epochs, MLflow on) in this process under cProfile,
@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument("--save", metavar="FILE", help="also write the profile (pstats) here")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from hpolab.cli.run import main as run_main
@@ -89,6 +90,8 @@ def main() -> None:
         profile.runcall(run_main, argv)
         results = json.loads((root / "hpo_results" / STUDY / "hpo_results_mlp.json").read_text())
     stats = pstats.Stats(profile)
+    if args.save:
+        stats.dump_stats(args.save)
     per_trial = 1000 / args.trials
     print(f"{args.trials} trials; last_run_timing: {json.dumps(results.get('last_run_timing'))}")
     parts = [(label, (suffix, name)) for label, suffix, name in LIBRARY_PARTS] + own_parts()

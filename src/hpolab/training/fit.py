@@ -363,8 +363,8 @@ def training_batches(
     batch (every row once per epoch, a new order each epoch, the last batch partial).
 
     Keras's own pipeline for arrays starts each epoch with an iterator of several traced
-    functions: here it made an epoch of a small model 1.4-1.9x as long (see
-    ``benchmarks/trial_profile.py``). The order follows the seed like Keras's.
+    functions: it made an epoch of the race's model 1.45x as long, 46 ms against 32 ms
+    (``benchmarks/epoch_cost.py``, one thread). The order follows the seed like Keras's.
     ``class_weight`` becomes per-row weights as Keras gives them (1 for a class it does
     not name). ``None`` (Keras takes the arrays itself): another backend, or inputs that
     are not arrays.
@@ -397,10 +397,10 @@ def build_state(model: keras.Model, X: np.ndarray, y: np.ndarray) -> None:
 
     Without a distribution strategy, Keras creates them inside the first trace of its
     train step, and TensorFlow then traces the step a second time without them: about
-    0.3 s per new model here, a tenth of a small trial. Keras's own symbolic build (what
-    ``fit`` runs under a distribution strategy) creates them without computing anything,
-    so the training itself is unchanged. Where it is missing or fails (a model that
-    cannot be built symbolically), ``fit`` builds as before.
+    0.24 s per new model here (``benchmarks/epoch_cost.py``), a fifth of a small trial.
+    Keras's own symbolic build (what ``fit`` runs under a distribution strategy) creates
+    them without computing anything, so the training itself is unchanged. Where it is
+    missing or fails (a model that cannot be built symbolically), ``fit`` builds as before.
     """
     symbolic_build = getattr(model, "_symbolic_build", None)
     if symbolic_build is None or not model.built or len(X) == 0:
