@@ -446,9 +446,12 @@ def test_a_retry_killed_while_reopening_its_run_leaves_no_run_running(
     assert tracker.client.get_run(stopped.run_id).info.status == "FAILED"
 
 
+@pytest.mark.parametrize("offered", [False, True])
 def test_the_median_pruner_decides_as_optunas_reading_finished_trials_once_per_trial(
-    tmp_path,
+    tmp_path, offered: bool
 ) -> None:
+    """One read of the finished trials per trial; none when the read made after the last
+    trial ended is offered (as the search's after-trial callback does)."""
     from hpolab.search.samplers import make_pruner
 
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'p.db'}")
@@ -461,6 +464,8 @@ def test_the_median_pruner_decides_as_optunas_reading_finished_trials_once_per_t
     study._storage.get_all_trials = lambda *a, **k: reads.append(1) or get_all(*a, **k)
     rng = np.random.default_rng(0)
     pruned_at = {}
+    if offered:
+        study.pruner.offer(study.study_name, [])  # a new study: nothing finished yet
     for _ in range(12):
         trial = study.ask()
         level, epochs_read = rng.uniform(0.2, 0.9), 0
@@ -473,9 +478,38 @@ def test_the_median_pruner_decides_as_optunas_reading_finished_trials_once_per_t
             if expected:
                 pruned_at[trial.number] = epoch
                 break
-        assert epochs_read <= 1  # one read for the trial (none in the warm-up epochs)
+        assert epochs_read <= (0 if offered else 1)  # none in the warm-up epochs
         if trial.number in pruned_at:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             study.tell(trial, level)
+        if offered:
+            study.pruner.offer(study.study_name, get_all(study._study_id))
     assert pruned_at and len(pruned_at) < 8
+
+
+def test_an_old_or_foreign_offered_read_is_not_used(tmp_path, monkeypatch) -> None:
+    from hpolab.search import samplers
+
+    study = optuna.create_study(
+        storage=f"sqlite:///{tmp_path / 'p.db'}",
+        direction="maximize",
+        pruner=samplers.make_pruner("median", 10, warmup_steps=0),
+    )
+    for value in (0.9, 0.8, 0.85, 0.95):
+        trial = study.ask()
+        trial.report(value, step=1)
+        study.tell(trial, value)
+    weak = study.ask()
+    weak.report(0.1, step=1)
+    study.pruner.offer("another study", [])  # not this study's: read the storage
+    assert weak.should_prune()
+    weaker = study.ask()
+    weaker.report(0.1, step=1)
+    study.pruner.offer(study.study_name, [])  # an empty read: too few finished trials
+    assert not weaker.should_prune()
+    weakest = study.ask()
+    weakest.report(0.1, step=1)
+    monkeypatch.setattr(samplers, "SNAPSHOT_SECONDS", -1.0)  # every read is too old
+    study.pruner.offer(study.study_name, [])
+    assert weakest.should_prune()

@@ -217,6 +217,9 @@ class _TrialEnded:
             reason = trial.user_attrs.get("error", "see the trial's MLflow run")
             reporter.message(f"{mt}: trial {trial.number} failed: {reason}")
         seen = TrialsRead(study)
+        offer = getattr(study.pruner, "offer", None)  # the next trial's pruning reuses it
+        if offer is not None:
+            offer(study.study_name, seen.get_trials())
         _report_ended(seen, trial, self.shown, reporter, mt)
         counted = counted_trials(seen)
         reporter.trial_done(mt, min(counted, self.target), best_or_none(seen))
