@@ -78,7 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="grid, random, tpe (default), gp or cmaes (study.first_trial: center makes the "
         "first trial try the middle of every numeric range)",
     )
-    group.add_argument("--pruner", metavar="NAME", help="none, median (default) or hyperband")
+    group.add_argument(
+        "--pruner",
+        metavar="NAME",
+        help="none, median (default) or hyperband (study.pruner_warmup: epochs a trial "
+        "trains before it may be pruned; median 2, hyperband 1)",
+    )
     group.add_argument("--seed", type=int, help="study.seed")
     group.add_argument(
         "--metric", help="study.metric, e.g. val_loss, val_accuracy, val_f1_macro, val_rmse"
