@@ -255,6 +255,50 @@ def test_a_stop_a_library_turns_into_its_own_error_still_stops(
     assert study.trials[1].user_attrs["error"] == "RuntimeError: loss became NaN"
 
 
+def test_a_stop_that_leaves_tensorflow_mid_trace_still_stops(tmp_path: Path, monkeypatch) -> None:
+    """A stop landing while TensorFlow traces can come out as TensorFlow's own error and
+    leave its graph stack nested, so Keras's clean-up after the trial refuses too: the stop
+    still goes on (exit 130, trial re-queued), not that clean-up's error."""
+    import tensorflow as tf
+    from helpers import write_csv
+
+    from hpolab.config import StudyConfig
+    from hpolab.data import load_dataset
+    from hpolab.search.objective import Objective
+    from hpolab.search.space import SearchSpace
+
+    left_open = []
+
+    def cut_short_mid_trace(self, *args, **kwargs):
+        graph = tf.Graph().as_default()
+        graph.__enter__()  # what an interrupted trace leaves behind
+        left_open.append(graph)
+        try:
+            _signal_self(signal.SIGINT)
+        except KeyboardInterrupt:
+            raise AssertionError("Nesting violated for default stack of FuncGraph") from None
+
+    cfg = StudyConfig.model_validate(
+        {
+            "data": {"source": str(write_csv(tmp_path / "d.csv", n=60)), "target": "label"},
+            "training": {"epochs": 1},
+            "models": {"mlp": {"search_space": {"hidden_layers": [[4]]}}},
+        }
+    )
+    objective = Objective(
+        cfg, "mlp", SearchSpace(cfg.models["mlp"].params()), load_dataset(cfg.data), None, None
+    )
+    study = optuna.create_study()
+    monkeypatch.setattr(Objective, "_train", cut_short_mid_trace)
+    try:
+        with stops_as_interrupts(), pytest.raises(KeyboardInterrupt):
+            study.optimize(objective, n_trials=1)
+    finally:
+        for graph in left_open:  # leave TensorFlow as the other tests expect it
+            graph.__exit__(None, None, None)
+    assert "error" not in study.trials[0].user_attrs  # interrupted: it may be re-queued
+
+
 def test_a_swallowed_stop_is_still_counted() -> None:
     """A stop that code on the way catches and drops still shows in stops_seen(), which a
     search checks after each batch of trials (it then re-queues and stops)."""

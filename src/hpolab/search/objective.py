@@ -175,7 +175,7 @@ class Objective:
             raise
         finally:
             self.fit_seconds.append(time.perf_counter() - start)
-            clear_keras()
+            _clear_keras(interrupted)
             if not interrupted and resume is not None:
                 remove_resume_point(resume.folder)  # the retry of a stop needs it; no one else
             if not ended:  # its writes land before Optuna ends the trial; its error goes on
@@ -405,7 +405,7 @@ class Objective:
         results: list[TrainResult] = []
         for index, fold in enumerate(folds, start=1):
             result = self._fit(trial.number, params, hp, fold, [], seeded=False)
-            clear_keras()
+            _clear_keras(interrupted)
             values.append(result.best_value)
             results.append(result)
             mean = float(np.mean(values))
@@ -514,6 +514,17 @@ def _resumable_model(point: ResumePoint) -> Any:
         return load_model(point.model_path)
     except Exception:  # a damaged file: Keras and h5py raise many types
         return None
+
+
+def _clear_keras(interrupted: bool) -> None:
+    """``clear_keras`` after a trial. After a stop its failure does not replace the stop:
+    a stop landing while TensorFlow traces can leave TensorFlow's graph stack nested
+    (Keras's clean-up then refuses), and the worker is ending anyway."""
+    try:
+        clear_keras()
+    except Exception:
+        if not interrupted:
+            raise
 
 
 def _record_preprocessing(trial: optuna.Trial, data: Dataset) -> None:
