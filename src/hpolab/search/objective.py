@@ -405,7 +405,7 @@ class Objective:
         results: list[TrainResult] = []
         for index, fold in enumerate(folds, start=1):
             result = self._fit(trial.number, params, hp, fold, [], seeded=False)
-            _clear_keras(interrupted)
+            clear_keras()
             values.append(result.best_value)
             results.append(result)
             mean = float(np.mean(values))
