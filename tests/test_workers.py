@@ -419,7 +419,8 @@ def test_ctrl_c_stops_every_worker_of_a_pool(tmp_path: Path) -> None:
     data = write_csv(tmp_path / "d.csv", n=400)
     cfg = small_config(tmp_path / "c.yaml", data, name="intr", n_trials=6)
     raw = yaml.safe_load(cfg.read_text())
-    raw["training"].update(epochs=25, patience=25, batch_size=16)
+    # Trials of a few seconds: the stop lands while both workers train, not between trials.
+    raw["training"].update(epochs=80, patience=80, batch_size=16)
     cfg.write_text(yaml.safe_dump(raw))
     proc = _start(tmp_path, "--config", str(cfg), "--workers", "2")
     storage = f"sqlite:///{tmp_path / 'hpo_studies' / 'intr.db'}"
