@@ -248,3 +248,42 @@ def test_the_first_trial_tries_the_middle_of_the_space() -> None:
         StudySection(sampler="grid", first_trial="center")
     with pytest.raises(ConfigError, match="study.first_trial"):
         center_first(first_trial="middle")
+
+
+def test_a_sampler_seeded_per_trial_keeps_the_inferred_search_space(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sampler made for each trial takes over the search space its predecessor
+    inferred (TPE and GP), and samples exactly what it would have inferring it afresh."""
+    from hpolab.search import samplers
+
+    def objective(trial: optuna.Trial) -> float:
+        units = trial.suggest_int("units", 32, 256)
+        rate = trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
+        return units * rate
+
+    space = SearchSpace({"x": ParamSpec(type="float", low=0.0, high=1.0)})
+
+    def run(name: str, kept: bool) -> tuple[list[dict], set[int]]:
+        sampler = make_sampler(name, space, 3, startup_trials=3)
+        spaces: set[int] = set()
+
+        def track(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            inner = sampler.current
+            tpe, gp = "_search_space", "_intersection_search_space"  # Optuna's names
+            spaces.add(id(getattr(inner, tpe, None) or getattr(inner, gp)))
+
+        if not kept:
+            monkeypatch.setattr(samplers, "keep_search_space", lambda *_: None)
+        storage = f"sqlite:///{tmp_path / f'{name}-{kept}.db'}"
+        study = optuna.create_study(storage=storage, sampler=sampler)
+        study.optimize(objective, n_trials=8, callbacks=[track])
+        monkeypatch.undo()
+        return [t.params for t in study.trials], spaces
+
+    for name in ("tpe", "gp"):
+        kept, kept_spaces = run(name, kept=True)
+        fresh, fresh_spaces = run(name, kept=False)
+        assert kept == fresh, name
+        assert len(kept_spaces) == 1, name  # one cache, updated trial by trial
+        assert len(fresh_spaces) == 8, name

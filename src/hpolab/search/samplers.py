@@ -19,6 +19,7 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from optuna.search_space import IntersectionSearchSpace
 
 from hpolab.errors import ConfigError
 from hpolab.search.budget import TrialsRead
@@ -107,8 +108,28 @@ class TrialSeededSampler(_Wrapping):
         return int(state[0])
 
     def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self.inner = self._factory(self.for_trial(trial.number))
+        previous, self.inner = self.inner, self._factory(self.for_trial(trial.number))
+        keep_search_space(previous, self.inner)
         self.inner.before_trial(study, trial)
+
+
+def keep_search_space(previous: object, fresh: object) -> None:
+    """Give ``fresh`` (a sampler made for the next trial) the search space ``previous``
+    inferred, if both are of one kind.
+
+    TPE and GP infer the space from every finished trial and keep it, adding only the
+    trials that finished since; a sampler made afresh would read every trial again, each
+    trial (milliseconds, growing with the study). What is kept depends only on the
+    trials, never on the seed. The attribute is Optuna's own: an Optuna without it keeps
+    nothing.
+    """
+    if type(previous) is not type(fresh):
+        return
+    for name, value in vars(previous).items():
+        if isinstance(value, IntersectionSearchSpace) and isinstance(
+            getattr(fresh, name, None), IntersectionSearchSpace
+        ):
+            setattr(fresh, name, value)
 
 
 def center_of(distribution: BaseDistribution) -> Any:
