@@ -26,6 +26,10 @@ class TrialsRead:
         """As ``Study.get_trials``, from the read."""
         return [t for t in self._trials if states is None or t.state in states]
 
+    def trial(self, trial_id: int) -> Any | None:
+        """The trial of storage id ``trial_id`` in the read (None: not in it)."""
+        return next((t for t in self._trials if t._trial_id == trial_id), None)
+
     @property
     def best_value(self) -> float:
         """As ``Study.best_value``: ValueError while no trial is complete."""

@@ -170,7 +170,7 @@ def search_trials(
             continue
         before = len(study.trials)
         try:
-            with warnings.catch_warnings(), _trials_shielded(), _quick_collections():
+            with warnings.catch_warnings(), _trials_shielded(on_trial), _quick_collections():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.optimize(
                     # Stops reach the objective at once, and wait for Optuna's bookkeeping.
@@ -178,7 +178,6 @@ def search_trials(
                     n_trials=max(remaining, len(waiting), 1),
                     timeout=time_left,
                     catch=(TrialFailed,),
-                    callbacks=[on_trial],
                     gc_after_trial=False,
                 )
         except KeyboardInterrupt:
@@ -198,8 +197,8 @@ _ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 @dataclass
 class _TrialEnded:
-    """Optuna's callback after each trial: report it (and those of other workers), then
-    stop at the shared budget or when ``study.stop_early`` says so."""
+    """After each trial (see :func:`_trials_shielded`): report it (and those of other
+    workers), then stop at the shared budget or when ``study.stop_early`` says so."""
 
     cfg: StudyConfig
     mt: str
@@ -210,13 +209,14 @@ class _TrialEnded:
     shown: set[int]  # trials already reported
     said: set[str] = field(default_factory=set)  # stop reasons already printed
 
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    def __call__(self, study: optuna.Study, trial_id: int) -> None:
         mt, reporter = self.mt, self.reporter
         _report_recovered(study, self.storage, self.tracker, reporter)
+        seen = TrialsRead(study)
+        trial = seen.trial(trial_id) or study._storage.get_trial(trial_id)
         if trial.state == TrialState.FAIL:
             reason = trial.user_attrs.get("error", "see the trial's MLflow run")
             reporter.message(f"{mt}: trial {trial.number} failed: {reason}")
-        seen = TrialsRead(study)
         offer = getattr(study.pruner, "offer", None)  # the next trial's pruning reuses it
         if offer is not None:
             offer(study.study_name, seen.get_trials())
@@ -560,14 +560,25 @@ def _quick_collections() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _trials_shielded() -> Iterator[None]:
+def _trials_shielded(ended: Callable[[optuna.Study, int], None]) -> Iterator[None]:
     """Optuna's per-trial bookkeeping (ask, run, tell) as one shielded call: a stop in
     its own code between storage writes would leave it half-done (it then fails with
-    an error of its own instead of the interrupt)."""
+    an error of its own instead of the interrupt).
+
+    ``ended(study, trial_id)`` runs after each trial where an Optuna callback would, but
+    without the copy of the trial Optuna reads from the storage for its callbacks:
+    ``ended`` reads every trial anyway.
+    """
     from optuna.study import _optimize
 
     original = _optimize._run_trial
-    _optimize._run_trial = shield(original)  # private: Optuna has no hook around a trial
+
+    def run_trial(study: optuna.Study, func: Any, catch: tuple[type[Exception], ...]) -> int:
+        trial_id = original(study, func, catch)
+        ended(study, trial_id)
+        return trial_id
+
+    _optimize._run_trial = shield(run_trial)  # private: Optuna has no hook around a trial
     try:
         yield
     finally:
