@@ -271,10 +271,18 @@ def _remove_finished_checkpoints(study: optuna.Study, objective: Objective) -> N
         remove_finished(study, objective.trial_dir)
 
 
-def _wait_timed(*args: Any) -> tuple[bool, float]:
-    """:func:`_wait_for_others` (same arguments) and the seconds it waited."""
+def _wait_timed(
+    study: optuna.Study,
+    storage: BaseStorage,
+    tracker: StudyTracker | None,
+    reporter: Reporter,
+    time_left: float | None,
+    lease: Lease | None,
+    run_requeued: bool = True,
+) -> tuple[bool, float]:
+    """:func:`_wait_for_others` and the seconds it waited."""
     began = time.monotonic()
-    requeued = _wait_for_others(*args)
+    requeued = _wait_for_others(study, storage, tracker, reporter, time_left, lease, run_requeued)
     return requeued, time.monotonic() - began
 
 
