@@ -445,7 +445,7 @@ def test_sigterm_ends_a_worker_like_ctrl_c(tmp_path: Path) -> None:
     data = write_csv(tmp_path / "d.csv", n=400)
     cfg = small_config(tmp_path / "t.yaml", data, name="term", n_trials=4)
     raw = yaml.safe_load(cfg.read_text())
-    raw["training"].update(epochs=25, patience=25, batch_size=16)
+    raw["training"].update(epochs=80, patience=80, batch_size=16)  # mid-trial when stopped
     cfg.write_text(yaml.safe_dump(raw))
     proc = _start(tmp_path, "--config", str(cfg), command="worker")
     storage = f"sqlite:///{tmp_path / 'hpo_studies' / 'term.db'}"
