@@ -156,13 +156,17 @@ def search_trials(
             if reason not in said:
                 reporter.message(f"{mt}: stopped early: {reason}")
             # Queued configurations stay queued: the rule says more trials would not pay.
-            waited += _wait_timed(study, storage, tracker, reporter, time_left, lease, False)[1]
+            waited += _wait_for_others(
+                study, storage, tracker, reporter, time_left, lease, run_requeued=False
+            )[1]
             _report_ended(study, None, shown, reporter, mt)
             break
         if done or (remaining <= 0 and not waiting):
             # The study is done only when no other worker still runs a trial: one of a
             # worker that died is recovered (re-queued) once stale, and run here.
-            requeued, seconds = _wait_timed(study, storage, tracker, reporter, time_left, lease)
+            requeued, seconds = _wait_for_others(
+                study, storage, tracker, reporter, time_left, lease
+            )
             waited += seconds
             if not requeued:
                 _report_ended(study, None, shown, reporter, mt)  # ended while waiting
@@ -271,21 +275,6 @@ def _remove_finished_checkpoints(study: optuna.Study, objective: Objective) -> N
         remove_finished(study, objective.trial_dir)
 
 
-def _wait_timed(
-    study: optuna.Study,
-    storage: BaseStorage,
-    tracker: StudyTracker | None,
-    reporter: Reporter,
-    time_left: float | None,
-    lease: Lease | None,
-    run_requeued: bool = True,
-) -> tuple[bool, float]:
-    """:func:`_wait_for_others` and the seconds it waited."""
-    began = time.monotonic()
-    requeued = _wait_for_others(study, storage, tracker, reporter, time_left, lease, run_requeued)
-    return requeued, time.monotonic() - began
-
-
 def _wait_for_others(
     study: optuna.Study,
     storage: BaseStorage,
@@ -294,12 +283,14 @@ def _wait_for_others(
     time_left: float | None,
     lease: Lease | None,
     run_requeued: bool = True,
-) -> bool:
+) -> tuple[bool, float]:
     """Wait while other workers run trials; True if one was re-queued (to be run here,
-    unless ``run_requeued`` is False: then the wait goes on until none runs)."""
+    unless ``run_requeued`` is False: then the wait goes on until none runs), and the
+    seconds it waited."""
+    began = time.monotonic()
     running = _running_numbers(study)
     if not running:
-        return False
+        return False, 0.0
     why = "budget reached" if run_requeued else "stopped early"
     reporter.message(
         f"{study.study_name}: {why}; waiting for trial(s) "
@@ -311,10 +302,10 @@ def _wait_for_others(
         time.sleep(interval)
         _recover_stale(study, storage, tracker, reporter, lease)
         if run_requeued and study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            return True
+            return True, time.monotonic() - began
         if not _running_numbers(study):
-            return False
-    return False
+            break
+    return False, time.monotonic() - began
 
 
 def check_stop_rule(
