@@ -264,14 +264,14 @@ def test_a_sampler_seeded_per_trial_keeps_the_inferred_search_space(
 
     space = SearchSpace({"x": ParamSpec(type="float", low=0.0, high=1.0)})
 
-    def run(name: str, kept: bool) -> tuple[list[dict], set[int]]:
+    def run(name: str, kept: bool) -> tuple[list[dict], int]:
         sampler = make_sampler(name, space, 3, startup_trials=3)
-        spaces: set[int] = set()
+        spaces: list[object] = []  # held, so no two of them share an id
 
         def track(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             inner = sampler.current
             tpe, gp = "_search_space", "_intersection_search_space"  # Optuna's names
-            spaces.add(id(getattr(inner, tpe, None) or getattr(inner, gp)))
+            spaces.append(getattr(inner, tpe, None) or getattr(inner, gp))
 
         if not kept:
             monkeypatch.setattr(samplers, "keep_search_space", lambda *_: None)
@@ -279,11 +279,11 @@ def test_a_sampler_seeded_per_trial_keeps_the_inferred_search_space(
         study = optuna.create_study(storage=storage, sampler=sampler)
         study.optimize(objective, n_trials=8, callbacks=[track])
         monkeypatch.undo()
-        return [t.params for t in study.trials], spaces
+        return [t.params for t in study.trials], len({id(space) for space in spaces})
 
     for name in ("tpe", "gp"):
         kept, kept_spaces = run(name, kept=True)
         fresh, fresh_spaces = run(name, kept=False)
         assert kept == fresh, name
-        assert len(kept_spaces) == 1, name  # one cache, updated trial by trial
-        assert len(fresh_spaces) == 8, name
+        assert kept_spaces == 1, name  # one cache, updated trial by trial
+        assert fresh_spaces == 8, name

@@ -149,6 +149,7 @@ def search_trials(
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         done = grid and study.sampler.is_exhausted(study) and not waiting
         time_left = None if deadline is None else deadline - time.monotonic()
+        others = (study, storage, tracker, reporter, time_left, lease)  # to wait for
         if time_left is not None and time_left <= 0:
             reporter.message(f"{mt}: timeout of {cfg.study.timeout:g}s reached")
             break
@@ -156,17 +157,13 @@ def search_trials(
             if reason not in said:
                 reporter.message(f"{mt}: stopped early: {reason}")
             # Queued configurations stay queued: the rule says more trials would not pay.
-            waited += _wait_for_others(
-                study, storage, tracker, reporter, time_left, lease, run_requeued=False
-            )[1]
+            waited += _wait_for_others(*others, run_requeued=False)[1]
             _report_ended(study, None, shown, reporter, mt)
             break
         if done or (remaining <= 0 and not waiting):
             # The study is done only when no other worker still runs a trial: one of a
             # worker that died is recovered (re-queued) once stale, and run here.
-            requeued, seconds = _wait_for_others(
-                study, storage, tracker, reporter, time_left, lease
-            )
+            requeued, seconds = _wait_for_others(*others)
             waited += seconds
             if not requeued:
                 _report_ended(study, None, shown, reporter, mt)  # ended while waiting
